@@ -1,0 +1,374 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/swarmlab/swarmlab/lab"
+	"github.com/swarmlab/swarmlab/lab/provider"
+	"github.com/swarmlab/swarmlab/lab/swarm"
+	"github.com/swarmlab/swarmlab/lab/topology"
+)
+
+// topologyPath turns "vote-6" into topologies/vote-6.yaml; a path is kept.
+func topologyPath(arg string) string {
+	if arg == "" {
+		if def := os.Getenv("SWARMLAB_DEFAULT_TOPOLOGY"); def != "" {
+			return def
+		}
+		arg = "swarm-3"
+	}
+	if strings.ContainsAny(arg, "/\\") || strings.HasSuffix(arg, ".yaml") || strings.HasSuffix(arg, ".yml") {
+		return arg
+	}
+	dir := os.Getenv("SWARMLAB_TOPOLOGIES")
+	if dir == "" {
+		dir = "topologies"
+	}
+	return filepath.Join(dir, arg+".yaml")
+}
+
+func loadTopology(path string, stderr io.Writer) (*topology.Topology, error) {
+	t, warnings, err := topology.LoadFile(path)
+	for _, w := range warnings {
+		fmt.Fprintf(stderr, "warning: %s\n", w)
+	}
+	return t, err
+}
+
+func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("up", flag.ContinueOnError)
+	name := fs.String("name", "", "lab name (default: the topology's name)")
+	keep := fs.Bool("keep-on-failure", false, "keep a lab that failed to come up")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := atMost(pos, 1, "one topology"); err != nil {
+		return err
+	}
+	path := topologyPath(first(pos))
+	t, err := loadTopology(path, stderr)
+	if err != nil {
+		return err
+	}
+	if *name != "" {
+		t.Name = *name
+	}
+	fmt.Fprintf(stdout, "Creating lab %s from %s\n", t.Name, path)
+	l, err := lab.Up(ctx, t, lab.Options{KeepOnFailure: *keep, Out: stdout})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "\nLab %s is up in %.1fs.\n\n", l.Name, l.BringUp.Total.Seconds())
+	st, err := l.Status(ctx)
+	if err != nil {
+		return err
+	}
+	printNodes(stdout, l.Cluster, st)
+	fmt.Fprintf(stdout, "\nIngress:  %s (%s)\n", l.Info.Ingress, l.Info.IngressWhy)
+	fmt.Fprintf(stdout, "API:      host %s, nodes %s\n", l.Info.HostAPI, apiSummary(l.Info.NodeAPI))
+	fmt.Fprintf(stdout, "Registry: %s for nodes (docker.io mirror), %s from this host\n", l.Cluster.Registry.Pull, l.Cluster.Registry.Push)
+	printPublished(stdout, l, st)
+	fmt.Fprintf(stdout, "\nDrive it with the docker CLI:\n  export DOCKER_HOST=%s\n  # or: eval \"$(scripts/swarmlab env %s)\"\n", l.DockerHost(), l.Name)
+	fmt.Fprintf(stdout, "Tear it down:\n  scripts/swarmlab down %s\n", l.Name)
+	return nil
+}
+
+func apiSummary(m map[string]string) string {
+	seen := map[string]bool{}
+	var vs []string
+	for _, v := range m {
+		if !seen[v] {
+			seen[v] = true
+			vs = append(vs, v)
+		}
+	}
+	return strings.Join(vs, ", ")
+}
+
+func printNodes(w io.Writer, c *provider.Cluster, st *swarm.Status) {
+	byName := map[string]swarm.NodeStatus{}
+	if st != nil {
+		for _, n := range st.Nodes {
+			if _, dup := byName[n.Name]; !dup || n.State == "ready" {
+				byName[n.Name] = n
+			}
+		}
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NODE\tROLE\tMACHINE\tSWARM\tAVAILABILITY\tADDRESS\tENGINE\tLABELS")
+	for _, n := range c.Nodes {
+		s, ok := byName[n.Name]
+		state, avail := "-", "-"
+		if ok {
+			state, avail = s.State, s.Availability
+			if s.Leader {
+				state += " (leader)"
+			} else if s.Reachability == "unreachable" {
+				state += " (unreachable)"
+			}
+		}
+		machine := n.State
+		if n.Partitioned {
+			machine += ", partitioned"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.Name, n.Role, machine, state, avail, n.Addr, n.Engine, labelString(s.Labels))
+	}
+	tw.Flush()
+}
+
+func labelString(m map[string]string) string {
+	var parts []string
+	for k, v := range m {
+		parts = append(parts, k+"="+v)
+	}
+	if len(parts) == 0 {
+		return "-"
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, ",")
+}
+
+func printPublished(w io.Writer, l *lab.Lab, st *swarm.Status) {
+	var lines []string
+	for _, s := range st.Services {
+		for _, p := range s.Ports {
+			lines = append(lines, fmt.Sprintf("  %s: %s", s.Name, strings.Join(URLs(l, s.Name, p), " ")))
+		}
+	}
+	if len(lines) == 0 {
+		fmt.Fprintln(w, "Published: nothing yet")
+		return
+	}
+	fmt.Fprintln(w, "Published:")
+	for _, line := range lines {
+		fmt.Fprintln(w, line)
+	}
+}
+
+// URLs says where a published port answers: on every node for the routing
+// mesh, or on the nodes running a task for host mode.
+func URLs(l *lab.Lab, service, port string) []string {
+	// port is "*:8080->80/tcp" or "host:8080->80/tcp"
+	mode, rest, _ := strings.Cut(port, ":")
+	published, _, _ := strings.Cut(rest, "->")
+	var urls []string
+	for _, n := range l.Cluster.Nodes {
+		if mode == "*" || mode == "host" {
+			urls = append(urls, fmt.Sprintf("http://%s:%s", n.Addr, published))
+		}
+		if mode == "*" && l.Info.Ingress == lab.EdgeProxy {
+			break
+		}
+	}
+	return urls
+}
+
+func cmdDown(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("down", flag.ContinueOnError)
+	all := fs.Bool("all", false, "remove every lab, and the registry cache")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if *all {
+		if len(pos) > 0 {
+			return usagef("--all takes no lab name")
+		}
+		names, err := lab.DownAll(ctx)
+		if len(names) == 0 && err == nil {
+			fmt.Fprintln(stdout, "No labs to remove.")
+		}
+		for _, n := range names {
+			fmt.Fprintf(stdout, "Removed lab %s\n", n)
+		}
+		return err
+	}
+	if err := atMost(pos, 1, "one lab name"); err != nil {
+		return err
+	}
+	name, err := labName(ctx, first(pos))
+	if err != nil {
+		return err
+	}
+	if err := lab.Down(ctx, name); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "Removed lab %s\n", name)
+	return nil
+}
+
+// labName picks the lab a command is about: the one named, or the only one.
+func labName(ctx context.Context, given string) (string, error) {
+	if given != "" {
+		return given, nil
+	}
+	names, err := lab.Labs(ctx)
+	if err != nil {
+		return "", err
+	}
+	switch len(names) {
+	case 0:
+		return "", errors.New("no lab exists; start one with: scripts/swarmlab up")
+	case 1:
+		return names[0], nil
+	default:
+		return "", fmt.Errorf("several labs exist (%s); name one", strings.Join(names, ", "))
+	}
+}
+
+func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("status", flag.ContinueOnError)
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := atMost(pos, 1, "one lab name"); err != nil {
+		return err
+	}
+	name, err := labName(ctx, first(pos))
+	if err != nil {
+		return err
+	}
+	l, err := lab.Open(ctx, name)
+	if err != nil {
+		return err
+	}
+	st, swarmErr := l.Status(ctx)
+	if *asJSON {
+		out := struct {
+			Name     string          `json:"name"`
+			Run      string          `json:"run"`
+			Topology string          `json:"topology"`
+			Ingress  string          `json:"ingress,omitempty"`
+			Machines []provider.Node `json:"machines"`
+			Swarm    *swarm.Status   `json:"swarm,omitempty"`
+			Error    string          `json:"error,omitempty"`
+		}{Name: l.Name, Run: l.Cluster.RunID, Topology: l.Cluster.Topology, Ingress: l.Info.Ingress, Machines: l.Cluster.Nodes, Swarm: st}
+		if swarmErr != nil {
+			out.Error = swarmErr.Error()
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(out); err != nil {
+			return err
+		}
+		return swarmErr
+	}
+	fmt.Fprintf(stdout, "Lab %s (run %s, from %s)\n\n", l.Name, l.Cluster.RunID, l.Cluster.Topology)
+	printNodes(stdout, l.Cluster, st)
+	if swarmErr != nil {
+		return swarmErr
+	}
+	fmt.Fprintf(stdout, "\nLeader: %s   Ingress: %s\n", st.Leader, l.Info.Ingress)
+	if len(st.Services) == 0 {
+		fmt.Fprintln(stdout, "\nNo services.")
+		return nil
+	}
+	fmt.Fprintln(stdout)
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "SERVICE\tMODE\tREPLICAS\tIMAGE\tPORTS")
+	for _, s := range st.Services {
+		fmt.Fprintf(tw, "%s\t%s\t%d/%d\t%s\t%s\n", s.Name, s.Mode, s.Running, s.Desired, s.Image, strings.Join(s.Ports, ","))
+	}
+	return tw.Flush()
+}
+
+func cmdEnv(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("env", flag.ContinueOnError)
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := atMost(pos, 1, "one lab name"); err != nil {
+		return err
+	}
+	name, err := labName(ctx, first(pos))
+	if err != nil {
+		return err
+	}
+	l, err := lab.Open(ctx, name)
+	if err != nil {
+		return err
+	}
+	_, mgr, err := l.Manager(ctx)
+	host := l.DockerHost()
+	if err == nil {
+		n, _ := l.Cluster.Node(mgr)
+		host = n.Engine
+	}
+	fmt.Fprintf(stdout, "# lab %s: the docker CLI now drives its manager\n", l.Name)
+	fmt.Fprintf(stdout, "export DOCKER_HOST=%s\n", host)
+	fmt.Fprintln(stdout, "unset DOCKER_CONTEXT DOCKER_TLS_VERIFY DOCKER_CERT_PATH")
+	return nil
+}
+
+func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) == 0 {
+		return usagef("validate needs at least one file")
+	}
+	var errs []error
+	for _, path := range pos {
+		t, err := loadTopology(path, stderr)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		fmt.Fprintf(stdout, "%s: ok (%s: %d managers, %d workers)\n", path, t.Name, len(t.Managers()), len(t.Workers()))
+	}
+	return errors.Join(errs...)
+}
+
+func cmdNode(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("node", flag.ContinueOnError)
+	name := fs.String("name", "", "lab name (default: the only lab)")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 2 {
+		return usagef("node needs an action and a node name")
+	}
+	action, err := provider.ParseAction(pos[0])
+	if err != nil {
+		return usageError{err}
+	}
+	labN, err := labName(ctx, *name)
+	if err != nil {
+		return err
+	}
+	l, err := lab.Open(ctx, labN)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	if err := l.Do(ctx, pos[1], action); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "node %s: %s done in %.1fs\n", pos[1], action, time.Since(start).Seconds())
+	return nil
+}
+
+func first(s []string) string {
+	if len(s) == 0 {
+		return ""
+	}
+	return s[0]
+}

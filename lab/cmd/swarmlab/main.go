@@ -1,0 +1,95 @@
+// Command swarmlab brings topologies up as multi-node Docker Swarms, breaks
+// them on purpose, and tears them down.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+)
+
+const usage = `swarmlab: multi-node Docker Swarm labs on one machine
+
+Usage:
+  swarmlab up [TOPOLOGY] [--name N] [--keep-on-failure]
+  swarmlab down [NAME] | --all
+  swarmlab status [NAME] [--json]
+  swarmlab env [NAME]
+  swarmlab validate FILE...
+  swarmlab node kill|stop|start|pause|unpause|partition|heal NODE [--name N]
+
+TOPOLOGY is a file, or the name of one in topologies/ (default: swarm-3).
+NAME may be left out when exactly one lab exists.
+`
+
+func main() {
+	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run is main without the process: it returns the exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	cmds := map[string]func(context.Context, []string, io.Writer, io.Writer) error{
+		"up": cmdUp, "down": cmdDown, "status": cmdStatus, "env": cmdEnv,
+		"validate": cmdValidate, "node": cmdNode,
+	}
+	name, rest := args[0], args[1:]
+	if name == "help" || name == "-h" || name == "--help" {
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	cmd, ok := cmds[name]
+	if !ok {
+		fmt.Fprintf(stderr, "swarmlab: unknown command %q\n\n%s", name, usage)
+		return 2
+	}
+	if err := cmd(ctx, rest, stdout, stderr); err != nil {
+		var ue usageError
+		if errors.As(err, &ue) {
+			fmt.Fprintf(stderr, "swarmlab %s: %v\n\n%s", name, err, usage)
+			return 2
+		}
+		fmt.Fprintf(stderr, "swarmlab %s: %v\n", name, err)
+		return 1
+	}
+	return 0
+}
+
+type usageError struct{ error }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+// parse parses flags that may come before, between or after positional
+// arguments ("node kill w2 --name x"), and returns the positionals.
+func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	fs.SetOutput(io.Discard)
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, usageError{err}
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		if args[0] == "--" {
+			return append(pos, args[1:]...), nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+func atMost(pos []string, n int, what string) error {
+	if len(pos) > n {
+		return usagef("unexpected arguments %s (want %s)", strings.Join(pos[n:], " "), what)
+	}
+	return nil
+}

@@ -1,0 +1,330 @@
+// Package lab brings a topology up as a converged Docker Swarm, hands out
+// clients for its engines, applies faults, and tears it down. It is what the
+// CLI and the e2e suite both use.
+package lab
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/moby/moby/client"
+
+	"github.com/swarmlab/swarmlab/lab/engine"
+	"github.com/swarmlab/swarmlab/lab/images"
+	"github.com/swarmlab/swarmlab/lab/provider"
+	"github.com/swarmlab/swarmlab/lab/provider/docker"
+	"github.com/swarmlab/swarmlab/lab/swarm"
+	"github.com/swarmlab/swarmlab/lab/topology"
+)
+
+// Swarm labels the lab stores on the swarm itself, readable by anyone who
+// can reach a manager.
+const (
+	SwarmLabelLab     = "io.swarmlab.lab"
+	SwarmLabelIngress = "io.swarmlab.ingress"
+)
+
+// Ingress modes.
+const (
+	// RoutingMesh: the kernel has IPVS, so a port published in ingress
+	// mode answers on every node.
+	RoutingMesh = "routing-mesh"
+	// EdgeProxy: no IPVS; publish an edge proxy in host mode and balance
+	// with DNS discovery of tasks (endpoint_mode dnsrr).
+	EdgeProxy = "edge-proxy"
+)
+
+// Options tune Up.
+type Options struct {
+	// Name overrides the topology's name.
+	Name string
+	// KeepOnFailure leaves a lab that failed to come up, for inspection.
+	KeepOnFailure bool
+	// Ephemeral labs are torn down when the process is interrupted
+	// (tests). Other labs outlive the process once they are up (the CLI).
+	Ephemeral bool
+	// Out receives one status line per step; nil discards them.
+	Out io.Writer
+}
+
+// Info is what preflight measured about the engines.
+type Info struct {
+	HostAPI    string            `json:"hostAPI"`
+	HostCgroup string            `json:"hostCgroup"`
+	NodeAPI    map[string]string `json:"nodeAPI"`
+	NodeCgroup string            `json:"nodeCgroup"`
+	Ingress    string            `json:"ingress"`
+	// IngressWhy says how the ingress mode was decided.
+	IngressWhy string `json:"ingressWhy"`
+}
+
+// Lab is a running lab.
+type Lab struct {
+	Name     string
+	Topology *topology.Topology // nil for a lab opened by name
+	Cluster  *provider.Cluster
+	Provider provider.Provider
+	Host     client.APIClient
+	Info     Info
+	// BringUp is how long Up took, step by step.
+	BringUp Timings
+
+	mu      sync.Mutex
+	clients map[string]*client.Client
+}
+
+// Timings records how long each step took.
+type Timings struct {
+	Total time.Duration
+	Steps []StepTiming
+}
+
+// StepTiming is one step's duration.
+type StepTiming struct {
+	Name     string        `json:"name"`
+	Duration time.Duration `json:"duration"`
+}
+
+// Host returns a client for the host engine, from DOCKER_HOST or the
+// default socket, checking that it answers.
+func Host(ctx context.Context) (*client.Client, error) {
+	c, err := engine.FromEnv()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := engine.Ping(ctx, c); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("no Docker engine answers (%w); run scripts/bootstrap, or set DOCKER_HOST", err)
+	}
+	return c, nil
+}
+
+// NewProvider returns the provider for a topology's provider type.
+func NewProvider(ctx context.Context, host client.APIClient, kind string) (provider.Provider, error) {
+	switch kind {
+	case "", topology.ProviderDocker:
+		return docker.New(host, images.Node().Ref(), images.Registry().Ref()), nil
+	default:
+		return nil, fmt.Errorf("provider %q is not available in this version (available: docker)", kind)
+	}
+}
+
+func newRunID() string {
+	b := make([]byte, 4)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// Open returns a handle on an existing lab.
+func Open(ctx context.Context, name string) (*Lab, error) {
+	host, err := Host(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p, err := NewProvider(ctx, host, topology.ProviderDocker)
+	if err != nil {
+		return nil, err
+	}
+	c, err := p.Get(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	l := &Lab{Name: name, Cluster: c, Provider: p, Host: host}
+	if mgr, _, err := l.Manager(ctx); err == nil {
+		if sw, err := mgr.SwarmInspect(ctx, client.SwarmInspectOptions{}); err == nil {
+			l.Info.Ingress = sw.Swarm.Spec.Labels[SwarmLabelIngress]
+		}
+	}
+	return l, nil
+}
+
+// Labs names the labs that exist on the host engine.
+func Labs(ctx context.Context) ([]string, error) {
+	host, err := Host(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p, err := NewProvider(ctx, host, topology.ProviderDocker)
+	if err != nil {
+		return nil, err
+	}
+	return p.List(ctx)
+}
+
+// Down removes the named lab; removing a lab that does not exist is not an
+// error.
+func Down(ctx context.Context, name string) error {
+	host, err := Host(ctx)
+	if err != nil {
+		return err
+	}
+	p, err := NewProvider(ctx, host, topology.ProviderDocker)
+	if err != nil {
+		return err
+	}
+	return p.Delete(ctx, name)
+}
+
+// DownAll removes every lab, and the registry cache they share.
+func DownAll(ctx context.Context) ([]string, error) {
+	names, err := Labs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var errs []error
+	for _, n := range names {
+		if err := Down(ctx, n); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	host, err := Host(ctx)
+	if err != nil {
+		return names, errors.Join(append(errs, err)...)
+	}
+	errs = append(errs, docker.New(host, "", "").DeleteCache(ctx))
+	return names, errors.Join(errs...)
+}
+
+// Down removes the lab.
+func (l *Lab) Down(ctx context.Context) error {
+	l.closeClients()
+	untrack(l.Name)
+	return l.Provider.Delete(ctx, l.Name)
+}
+
+// Refresh re-reads the lab's nodes from its provider.
+func (l *Lab) Refresh(ctx context.Context) error {
+	c, err := l.Provider.Get(ctx, l.Name)
+	if err != nil {
+		return err
+	}
+	l.Cluster = c
+	return nil
+}
+
+// Client returns a client for the named node's engine.
+func (l *Lab) Client(node string) (*client.Client, error) {
+	n, err := l.Cluster.Node(node)
+	if err != nil {
+		return nil, err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if c, ok := l.clients[n.Engine]; ok {
+		return c, nil
+	}
+	c, err := engine.Connect(n.Engine)
+	if err != nil {
+		return nil, err
+	}
+	if l.clients == nil {
+		l.clients = map[string]*client.Client{}
+	}
+	l.clients[n.Engine] = c
+	return c, nil
+}
+
+func (l *Lab) closeClients() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, c := range l.clients {
+		c.Close()
+	}
+	l.clients = nil
+}
+
+// Manager returns a client for a manager that can answer for the swarm,
+// preferring the leader; it fails when no manager can (no quorum).
+func (l *Lab) Manager(ctx context.Context) (*client.Client, string, error) {
+	var errs []string
+	var fallback *client.Client
+	var fallbackName string
+	for _, n := range l.Cluster.Nodes {
+		if n.Role != topology.RoleManager || !n.Running() {
+			continue
+		}
+		c, err := l.Client(n.Name)
+		if err != nil {
+			return nil, "", err
+		}
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		nodes, err := c.NodeList(cctx, client.NodeListOptions{})
+		cancel()
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("%s: %v", n.Name, err))
+			continue
+		}
+		for _, sn := range nodes.Items {
+			if sn.Description.Hostname == n.Name && sn.ManagerStatus != nil && sn.ManagerStatus.Leader {
+				return c, n.Name, nil
+			}
+		}
+		if fallback == nil {
+			fallback, fallbackName = c, n.Name
+		}
+	}
+	if fallback != nil {
+		return fallback, fallbackName, nil
+	}
+	if len(errs) == 0 {
+		errs = append(errs, "no manager node is running")
+	}
+	return nil, "", fmt.Errorf("no manager of lab %s can answer for the swarm: %s", l.Name, strings.Join(errs, "; "))
+}
+
+// Do applies a fault or repair to a node.
+func (l *Lab) Do(ctx context.Context, node string, a provider.Action) error {
+	if err := l.Provider.Do(ctx, l.Name, node, a); err != nil {
+		return err
+	}
+	return l.Refresh(ctx)
+}
+
+// Members describes the lab's nodes as the topology wants them in the swarm.
+func (l *Lab) Members() ([]swarm.Member, error) {
+	if l.Topology == nil {
+		return nil, errors.New("lab opened by name has no topology")
+	}
+	var ms []swarm.Member
+	for _, tn := range l.Topology.Nodes {
+		n, err := l.Cluster.Node(tn.Name)
+		if err != nil {
+			return nil, err
+		}
+		c, err := l.Client(n.Name)
+		if err != nil {
+			return nil, err
+		}
+		ms = append(ms, swarm.Member{
+			Name: n.Name, Role: n.Role, Addr: n.Addr, Labels: tn.Labels,
+			Availability: tn.Availability, Client: c,
+		})
+	}
+	return ms, nil
+}
+
+// Status reads the lab's swarm status through a manager.
+func (l *Lab) Status(ctx context.Context) (*swarm.Status, error) {
+	mgr, _, err := l.Manager(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return swarm.GetStatus(ctx, mgr)
+}
+
+// DockerHost is the DOCKER_HOST value that drives the lab's first manager.
+func (l *Lab) DockerHost() string {
+	for _, n := range l.Cluster.Nodes {
+		if n.Role == topology.RoleManager {
+			return n.Engine
+		}
+	}
+	return ""
+}

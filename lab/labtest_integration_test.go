@@ -1,0 +1,324 @@
+//go:build integration
+
+package lab_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/api/types/swarm"
+	"github.com/moby/moby/client"
+
+	"github.com/swarmlab/swarmlab/lab"
+	"github.com/swarmlab/swarmlab/lab/provider"
+	"github.com/swarmlab/swarmlab/lab/provider/docker"
+	"github.com/swarmlab/swarmlab/lab/topology"
+	"github.com/swarmlab/swarmlab/lab/wait"
+)
+
+// upLab brings a shipped topology up under a test-unique name and removes it
+// when the test ends, passes, fails or panics.
+func upLab(t *testing.T, name, as string) *lab.Lab {
+	t.Helper()
+	topo, _, err := topology.LoadFile(filepath.Join("..", "topologies", name+".yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	l, err := lab.Up(ctx, topo, lab.Options{Name: as, Ephemeral: true, Out: testWriter{t}})
+	if err != nil {
+		t.Fatalf("up %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		if err := l.Down(context.Background()); err != nil {
+			t.Errorf("down %s: %v", as, err)
+		}
+		assertNothingLeft(t, as)
+	})
+	t.Logf("%s up in %s (ingress %s, API host %s nodes %v)", as, l.BringUp.Total, l.Info.Ingress, l.Info.HostAPI, l.Info.NodeAPI)
+	return l
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// assertNothingLeft checks that no labelled container, network or volume of
+// the lab remains.
+func assertNothingLeft(t *testing.T, name string) {
+	t.Helper()
+	ctx := context.Background()
+	host, err := lab.Host(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := make(client.Filters).Add("label", docker.LabelLab+"="+name)
+	cs, _ := host.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+	ns, _ := host.NetworkList(ctx, client.NetworkListOptions{Filters: f})
+	vs, _ := host.VolumeList(ctx, client.VolumeListOptions{Filters: f})
+	if len(cs.Items)+len(ns.Items)+len(vs.Items) != 0 {
+		t.Errorf("lab %s left %d containers, %d networks, %d volumes", name, len(cs.Items), len(ns.Items), len(vs.Items))
+	}
+}
+
+// assertTopology checks roles, labels, availability, one leader, all Ready.
+func assertTopology(t *testing.T, l *lab.Lab) {
+	t.Helper()
+	st, err := l.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Nodes) != len(l.Topology.Nodes) {
+		t.Fatalf("swarm has %d nodes, topology %d", len(st.Nodes), len(l.Topology.Nodes))
+	}
+	leaders := 0
+	for _, want := range l.Topology.Nodes {
+		var got *struct{}
+		for _, n := range st.Nodes {
+			if n.Name != want.Name {
+				continue
+			}
+			got = &struct{}{}
+			if n.Role != want.Role {
+				t.Errorf("%s: role %s, want %s", n.Name, n.Role, want.Role)
+			}
+			if n.State != "ready" {
+				t.Errorf("%s: state %s, want ready", n.Name, n.State)
+			}
+			if n.Availability != want.Availability {
+				t.Errorf("%s: availability %s, want %s", n.Name, n.Availability, want.Availability)
+			}
+			for k, v := range want.Labels {
+				if n.Labels[k] != v {
+					t.Errorf("%s: label %s=%q, want %q", n.Name, k, n.Labels[k], v)
+				}
+			}
+			if n.Leader {
+				leaders++
+			}
+		}
+		if got == nil {
+			t.Errorf("node %s is not in the swarm", want.Name)
+		}
+	}
+	if leaders != 1 {
+		t.Errorf("%d leaders, want 1", leaders)
+	}
+	if st.Labels[lab.SwarmLabelIngress] != l.Info.Ingress || l.Info.Ingress == "" {
+		t.Errorf("swarm ingress label %q, preflight said %q", st.Labels[lab.SwarmLabelIngress], l.Info.Ingress)
+	}
+}
+
+func TestUpSwarm3(t *testing.T) {
+	l := upLab(t, "swarm-3", "it-swarm3")
+	assertTopology(t, l)
+
+	t.Run("a second up with the same name fails and changes nothing", func(t *testing.T) {
+		topo, _, err := topology.LoadFile("../topologies/swarm-3.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = lab.Up(context.Background(), topo, lab.Options{Name: l.Name, Ephemeral: true})
+		if err == nil || !strings.Contains(err.Error(), "already running") {
+			t.Fatalf("want an 'already running' error, got %v", err)
+		}
+		if err := l.Refresh(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		assertTopology(t, l)
+	})
+
+	t.Run("services run from the lab registry and from mirrored docker.io names on every node", func(t *testing.T) {
+		testRegistryServices(t, l)
+	})
+
+	t.Run("a killed node comes back Ready after start", func(t *testing.T) {
+		testKillStart(t, l, "w2")
+	})
+
+	t.Run("a partitioned node goes Down and is Ready again after heal", func(t *testing.T) {
+		testPartitionHeal(t, l, "w1")
+	})
+}
+
+func TestUpVote6(t *testing.T) {
+	l := upLab(t, "vote-6", "it-vote6")
+	assertTopology(t, l)
+}
+
+func TestUpSwarmHA(t *testing.T) {
+	l := upLab(t, "swarm-ha", "it-ha")
+	assertTopology(t, l)
+	st, err := l.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	reachable := 0
+	for _, n := range st.Nodes {
+		if n.Role == "manager" && n.Reachability == "reachable" {
+			reachable++
+		}
+	}
+	if reachable != 3 {
+		t.Errorf("%d reachable managers, want 3", reachable)
+	}
+}
+
+func TestTwoLabsSideBySide(t *testing.T) {
+	a := upLab(t, "swarm-3", "it-side-a")
+	b := upLab(t, "swarm-3", "it-side-b")
+	assertTopology(t, a)
+	assertTopology(t, b)
+	if a.Cluster.Nodes[0].Addr == b.Cluster.Nodes[0].Addr {
+		t.Errorf("both labs use address %s", a.Cluster.Nodes[0].Addr)
+	}
+}
+
+func TestFailedBringUpLeavesNothing(t *testing.T) {
+	topo, _, err := topology.LoadFile("../topologies/swarm-3.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The bring-up is cut short while nodes start; Up must remove what it made.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	_, err = lab.Up(ctx, topo, lab.Options{Name: "it-cancelled", Ephemeral: true})
+	if err == nil {
+		lab.Down(context.Background(), "it-cancelled")
+		t.Skip("bring-up finished within 3 s; nothing was interrupted")
+	}
+	assertNothingLeft(t, "it-cancelled")
+}
+
+func testRegistryServices(t *testing.T, l *lab.Lab) {
+	ctx := context.Background()
+	// An image that exists only in the lab registry: the host pushes its
+	// own redis build there under a private name.
+	only := "lab/only-here:v1"
+	if err := lab.PushImage(ctx, l, stdRef(t, l, "redis"), only); err != nil {
+		t.Fatal(err)
+	}
+	mgr, _, err := l.Manager(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, img := range []string{l.Cluster.Registry.Pull + "/" + only, "nginx"} {
+		name := strings.NewReplacer("/", "-", ":", "-", ".", "-").Replace(img)
+		created, err := mgr.ServiceCreate(ctx, client.ServiceCreateOptions{Spec: swarm.ServiceSpec{
+			Annotations:  swarm.Annotations{Name: name},
+			Mode:         swarm.ServiceMode{Global: &swarm.GlobalService{}},
+			TaskTemplate: swarm.TaskSpec{ContainerSpec: &swarm.ContainerSpec{Image: img}},
+		}})
+		if err != nil {
+			t.Fatalf("creating service from %s: %v", img, err)
+		}
+		_, err = wait.For(ctx, fmt.Sprintf("service %s (%s) running on all %d nodes", name, img, len(l.Cluster.Nodes)), 2*time.Minute, time.Second,
+			func(ctx context.Context) wait.Result {
+				tasks, err := mgr.TaskList(ctx, client.TaskListOptions{Filters: make(client.Filters).Add("service", created.ID)})
+				if err != nil {
+					return wait.Continue("task list: %v", err)
+				}
+				running := map[string]bool{}
+				var states []string
+				for _, task := range tasks.Items {
+					states = append(states, fmt.Sprintf("%s:%s %s", task.NodeID[:6], task.Status.State, task.Status.Err))
+					if task.Status.State == swarm.TaskStateRunning {
+						running[task.NodeID] = true
+					}
+				}
+				if len(running) == len(l.Cluster.Nodes) {
+					return wait.Done("running everywhere")
+				}
+				return wait.Continue("%d/%d nodes running: %s", len(running), len(l.Cluster.Nodes), strings.Join(states, ", "))
+			})
+		if err != nil {
+			t.Error(err)
+		}
+		mgr.ServiceRemove(ctx, created.ID, client.ServiceRemoveOptions{})
+	}
+}
+
+func stdRef(t *testing.T, l *lab.Lab, name string) string {
+	t.Helper()
+	ref, err := lab.LocalImage(context.Background(), l, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ref
+}
+
+// nodeState waits until the swarm sees node in state.
+func nodeState(t *testing.T, l *lab.Lab, node string, want swarm.NodeState) time.Duration {
+	t.Helper()
+	start := time.Now()
+	ctx := context.Background()
+	_, err := wait.For(ctx, fmt.Sprintf("node %s to be %s", node, want), 60*time.Second, 200*time.Millisecond,
+		func(ctx context.Context) wait.Result {
+			mgr, _, err := l.Manager(ctx)
+			if err != nil {
+				return wait.Continue("%v", err)
+			}
+			nodes, err := mgr.NodeList(ctx, client.NodeListOptions{})
+			if err != nil {
+				return wait.Continue("node list: %v", err)
+			}
+			for _, n := range nodes.Items {
+				if n.Description.Hostname == node {
+					if n.Status.State == want {
+						return wait.Done(string(n.Status.State))
+					}
+					return wait.Continue("%s is %s", node, n.Status.State)
+				}
+			}
+			return wait.Continue("%s is not in the node list", node)
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return time.Since(start)
+}
+
+func testKillStart(t *testing.T, l *lab.Lab, node string) {
+	ctx := context.Background()
+	if err := l.Do(ctx, node, provider.Kill); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s Down %s after kill", node, nodeState(t, l, node, swarm.NodeStateDown))
+	if err := l.Do(ctx, node, provider.Start); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s Ready %s after start", node, nodeState(t, l, node, swarm.NodeStateReady))
+}
+
+func testPartitionHeal(t *testing.T, l *lab.Lab, node string) {
+	ctx := context.Background()
+	if err := l.Do(ctx, node, provider.Partition); err != nil {
+		t.Fatal(err)
+	}
+	n, _ := l.Cluster.Node(node)
+	if !n.Partitioned {
+		t.Errorf("provider does not report %s as partitioned", node)
+	}
+	t.Logf("%s Down %s after partition", node, nodeState(t, l, node, swarm.NodeStateDown))
+	if err := l.Do(ctx, node, provider.Heal); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s Ready %s after heal", node, nodeState(t, l, node, swarm.NodeStateReady))
+}
+
+func TestMain(m *testing.M) {
+	// Labs left by an earlier, killed run would make names collide.
+	ctx := context.Background()
+	for _, n := range []string{"it-swarm3", "it-vote6", "it-ha", "it-side-a", "it-side-b", "it-cancelled"} {
+		lab.Down(ctx, n)
+	}
+	os.Exit(m.Run())
+}

@@ -1,0 +1,336 @@
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/moby/moby/client"
+
+	"github.com/swarmlab/swarmlab/lab/engine"
+	"github.com/swarmlab/swarmlab/lab/images"
+	"github.com/swarmlab/swarmlab/lab/provider"
+	"github.com/swarmlab/swarmlab/lab/registry"
+	"github.com/swarmlab/swarmlab/lab/swarm"
+	"github.com/swarmlab/swarmlab/lab/topology"
+)
+
+// Up brings the topology up as a converged swarm. It is a list of small named
+// steps sharing one Lab; each is reported on opts.Out as it finishes. If any
+// step fails, or ctx ends, or the process is interrupted, or a step panics,
+// everything made so far is removed (unless opts.KeepOnFailure).
+func Up(ctx context.Context, t *topology.Topology, opts Options) (l *Lab, err error) {
+	if opts.Name != "" {
+		t.Name = opts.Name
+	}
+	out := opts.Out
+	if out == nil {
+		out = io.Discard
+	}
+	host, err := Host(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p, err := NewProvider(ctx, host, t.Provider.Type)
+	if err != nil {
+		return nil, err
+	}
+	l = &Lab{Name: t.Name, Topology: t, Provider: p, Host: host}
+
+	ctx, done := track(ctx, l)
+	defer done()
+	removeOnFailure := func() {
+		if opts.KeepOnFailure {
+			fmt.Fprintf(out, "lab %s kept for inspection (--keep-on-failure); remove it with: swarmlab down %s\n", l.Name, l.Name)
+			return
+		}
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+		defer cancel()
+		if derr := l.Down(cctx); derr != nil {
+			fmt.Fprintf(out, "cleaning up lab %s: %v\n", l.Name, derr)
+		}
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			removeOnFailure()
+			panic(r)
+		}
+		if err != nil {
+			removeOnFailure()
+		}
+	}()
+
+	r := &runner{out: out, lab: l}
+	start := time.Now()
+	runID := newRunID()
+	steps := []struct {
+		name string
+		fn   func(context.Context) error
+	}{
+		{"Checking images", func(ctx context.Context) error { return checkImages(ctx, host) }},
+		{fmt.Sprintf("Starting %d nodes and the registry", len(t.Nodes)), func(ctx context.Context) error {
+			c, err := p.Create(ctx, t, provider.CreateOptions{RunID: runID})
+			l.Cluster = c
+			return err
+		}},
+		{"Preflight and registry push", func(ctx context.Context) error { return l.preflightAndPush(ctx) }},
+		{"Forming the swarm", func(ctx context.Context) error { return l.formSwarm(ctx) }},
+		{"Waiting for the swarm to converge", func(ctx context.Context) error {
+			ms, err := l.Members()
+			if err != nil {
+				return err
+			}
+			mgr, _, err := l.Manager(ctx)
+			if err != nil {
+				return err
+			}
+			return swarm.WaitConverged(ctx, mgr, ms, swarm.ConvergeTimeout)
+		}},
+	}
+	for _, s := range steps {
+		if err := r.step(ctx, s.name, s.fn); err != nil {
+			return l, err
+		}
+	}
+	l.BringUp.Total = time.Since(start)
+	if !opts.Ephemeral {
+		untrack(l.Name)
+	}
+	return l, nil
+}
+
+// runner runs named steps, reporting each with its elapsed time.
+type runner struct {
+	out io.Writer
+	lab *Lab
+}
+
+func (r *runner) step(ctx context.Context, name string, fn func(context.Context) error) error {
+	start := time.Now()
+	tty := isTerminal(r.out)
+	if tty {
+		fmt.Fprintf(r.out, " • %s ...", name)
+	}
+	err := fn(ctx)
+	if err == nil && ctx.Err() != nil {
+		err = ctx.Err()
+	}
+	d := time.Since(start)
+	r.lab.BringUp.Steps = append(r.lab.BringUp.Steps, StepTiming{Name: name, Duration: d})
+	mark := "✓"
+	if err != nil {
+		mark = "✗"
+	}
+	if tty {
+		fmt.Fprint(r.out, "\r\033[K")
+	}
+	fmt.Fprintf(r.out, " %s %-40s %6.2fs\n", mark, name, d.Seconds())
+	if err != nil {
+		return fmt.Errorf("%s: %w", strings.ToLower(name[:1])+name[1:], err)
+	}
+	return nil
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// checkImages fails early, with the fix, when bootstrap has not built the
+// lab's images.
+func checkImages(ctx context.Context, host client.APIClient) error {
+	var errs []error
+	for _, img := range images.All() {
+		if _, err := images.Resolve(ctx, host, img); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// preflightAndPush measures the engines and fills the lab registry, at once:
+// the push is the slow part, preflight needs the nodes' engines.
+func (l *Lab) preflightAndPush(ctx context.Context) error {
+	var wg sync.WaitGroup
+	var perr, rerr error
+	wg.Add(2)
+	go func() { defer wg.Done(); perr = l.preflight(ctx) }()
+	go func() { defer wg.Done(); rerr = l.pushStandardImages(ctx) }()
+	wg.Wait()
+	return errors.Join(perr, rerr)
+}
+
+// preflight records the API versions negotiated with the host and each node,
+// the cgroup versions, and whether IPVS works, which decides the ingress mode.
+func (l *Lab) preflight(ctx context.Context) error {
+	info := Info{NodeAPI: map[string]string{}, HostAPI: l.Host.ClientVersion()}
+	if hi, err := l.Host.Info(ctx, client.InfoOptions{}); err == nil {
+		info.HostCgroup = hi.Info.CgroupVersion
+	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	errs := make([]error, len(l.Cluster.Nodes))
+	for i, n := range l.Cluster.Nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := l.Client(n.Name)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			v, err := engine.Ping(ctx, c)
+			if err != nil {
+				errs[i] = fmt.Errorf("node %s: engine at %s: %w", n.Name, n.Engine, err)
+				return
+			}
+			ni, err := c.Info(ctx, client.InfoOptions{})
+			mu.Lock()
+			defer mu.Unlock()
+			info.NodeAPI[n.Name] = v
+			if err == nil {
+				info.NodeCgroup = ni.Info.CgroupVersion
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	info.Ingress, info.IngressWhy = l.detectIngress(ctx)
+	l.Info = info
+	return nil
+}
+
+// detectIngress decides the ingress mode. SWARMLAB_INGRESS overrides it;
+// otherwise the routing mesh is used where the kernel exposes IPVS to the
+// nodes (/proc/net/ip_vs), and the edge proxy where it does not.
+func (l *Lab) detectIngress(ctx context.Context) (mode, why string) {
+	switch v := os.Getenv("SWARMLAB_INGRESS"); v {
+	case RoutingMesh, EdgeProxy:
+		return v, "set by SWARMLAB_INGRESS"
+	}
+	node := l.Cluster.Nodes[0].Name
+	if _, err := l.Provider.Exec(ctx, l.Name, node, "sh", "-c", "test -e /proc/net/ip_vs || { modprobe ip_vs 2>/dev/null; test -e /proc/net/ip_vs; }"); err != nil {
+		return EdgeProxy, "the kernel has no IPVS (no /proc/net/ip_vs on node " + node + "), so the routing mesh cannot route"
+	}
+	return RoutingMesh, "IPVS is available (/proc/net/ip_vs on node " + node + ")"
+}
+
+// pushStandardImages puts redis, postgres, haproxy and nginx in the lab
+// registry under their public names, so that "image: redis" resolves offline.
+func (l *Lab) pushStandardImages(ctx context.Context) error {
+	std := images.Standard()
+	errs := make([]error, len(std))
+	var wg sync.WaitGroup
+	for i, img := range std {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			local, err := images.Resolve(ctx, l.Host, img)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			targets := make([]string, len(img.Public))
+			for j, pub := range img.Public {
+				targets[j] = registry.Name(pub)
+			}
+			errs[i] = registry.Push(ctx, l.Host, l.Cluster.Registry.Push, local, targets...)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// formSwarm initialises the swarm, joins every node, and applies labels and
+// availability.
+func (l *Lab) formSwarm(ctx context.Context) error {
+	ms, err := l.Members()
+	if err != nil {
+		return err
+	}
+	// The first manager inits; topology order otherwise.
+	for i, m := range ms {
+		if m.Role == swarm.Manager {
+			ms[0], ms[i] = ms[i], ms[0]
+			break
+		}
+	}
+	opts := swarm.Options{
+		Heartbeat: l.Topology.Swarm.DispatcherHeartbeat.Duration,
+		Labels:    map[string]string{SwarmLabelLab: l.Name, SwarmLabelIngress: l.Info.Ingress},
+	}
+	if err := swarm.Form(ctx, ms, opts); err != nil {
+		return err
+	}
+	return swarm.Configure(ctx, ms[0].Client, ms)
+}
+
+// Labs that are being brought up, or that are ephemeral, are removed when
+// the process is interrupted.
+var (
+	liveMu     sync.Mutex
+	live       = map[string]*Lab{}
+	liveCancel = map[string]context.CancelFunc{}
+	liveWG     sync.WaitGroup
+	signalOnce sync.Once
+)
+
+// track registers l for removal on interrupt and returns a context that the
+// interrupt cancels, so that an Up in flight stops making things.
+func track(ctx context.Context, l *Lab) (context.Context, func()) {
+	signalOnce.Do(installSignalHandler)
+	ctx, cancel := context.WithCancel(ctx)
+	liveMu.Lock()
+	live[l.Name] = l
+	liveCancel[l.Name] = cancel
+	liveWG.Add(1)
+	liveMu.Unlock()
+	return ctx, func() { liveWG.Done() }
+}
+
+func untrack(name string) {
+	liveMu.Lock()
+	defer liveMu.Unlock()
+	delete(live, name)
+	delete(liveCancel, name)
+}
+
+// sweepLive stops every tracked bring-up, waits briefly for it to stop
+// making things, and removes every tracked lab.
+func sweepLive(reason string) {
+	liveMu.Lock()
+	labs := make([]*Lab, 0, len(live))
+	for name, l := range live {
+		labs = append(labs, l)
+		liveCancel[name]()
+	}
+	liveMu.Unlock()
+	if len(labs) == 0 {
+		return
+	}
+	stopped := make(chan struct{})
+	go func() { liveWG.Wait(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(15 * time.Second):
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for _, l := range labs {
+		fmt.Fprintf(os.Stderr, "swarmlab: %s: removing lab %s\n", reason, l.Name)
+		if err := l.Provider.Delete(ctx, l.Name); err != nil {
+			fmt.Fprintf(os.Stderr, "swarmlab: removing lab %s: %v\n", l.Name, err)
+		}
+	}
+}

@@ -1,0 +1,115 @@
+// Command testsum reads `go test -json` streams and prints what a person
+// needs: each package's result, the output of every failed test, the name
+// and reason of every skipped test, and one closing line
+// "N passed, N failed, N skipped". It exits 1 if anything failed or if no
+// test ran at all.
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+)
+
+type event struct {
+	Action  string
+	Package string
+	Test    string
+	Output  string
+	Elapsed float64
+}
+
+func main() {
+	var passed, failed, skipped int
+	var failures, skips []string
+	badInput := false
+	for _, path := range os.Args[1:] {
+		f, err := os.Open(path)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "testsum:", err)
+			os.Exit(1)
+		}
+		output := map[string]*strings.Builder{}
+		sc := bufio.NewScanner(f)
+		sc.Buffer(make([]byte, 1<<20), 1<<24)
+		for sc.Scan() {
+			var e event
+			if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+				// Build errors and the like are printed as plain text.
+				fmt.Println(sc.Text())
+				badInput = true
+				continue
+			}
+			key := e.Package + " " + e.Test
+			switch e.Action {
+			case "output":
+				if output[key] == nil {
+					output[key] = &strings.Builder{}
+				}
+				output[key].WriteString(e.Output)
+			case "pass", "fail", "skip":
+				if e.Test == "" { // the package's own line
+					fmt.Printf("%-4s %s (%.1fs)\n", strings.ToUpper(e.Action), e.Package, e.Elapsed)
+					if e.Action == "fail" && output[key] != nil {
+						fmt.Print(indent(output[key].String()))
+					}
+					continue
+				}
+				switch e.Action {
+				case "pass":
+					passed++
+				case "fail":
+					failed++
+					failures = append(failures, fmt.Sprintf("--- FAIL %s %s\n%s", e.Package, e.Test, indent(text(output[key]))))
+				case "skip":
+					skipped++
+					skips = append(skips, fmt.Sprintf("%s %s: %s", e.Package, e.Test, skipReason(text(output[key]))))
+				}
+			}
+		}
+		f.Close()
+	}
+	for _, f := range failures {
+		fmt.Print(f)
+	}
+	if len(skips) > 0 {
+		sort.Strings(skips)
+		fmt.Println("Skipped (not passed):")
+		for _, s := range skips {
+			fmt.Println("  " + s)
+		}
+	}
+	fmt.Printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped)
+	if failed > 0 || passed == 0 || badInput {
+		os.Exit(1)
+	}
+}
+
+func text(b *strings.Builder) string {
+	if b == nil {
+		return ""
+	}
+	return b.String()
+}
+
+func indent(s string) string {
+	if s == "" {
+		return ""
+	}
+	return "    " + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n    ") + "\n"
+}
+
+// skipReason picks the t.Skip message out of a skipped test's output.
+func skipReason(out string) string {
+	for _, line := range strings.Split(out, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "=== ") || strings.HasPrefix(line, "--- SKIP") {
+			continue
+		}
+		return line
+	}
+	return "(no reason given)"
+}
