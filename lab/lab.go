@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -92,10 +93,30 @@ type StepTiming struct {
 	Duration time.Duration `json:"duration"`
 }
 
-// Host returns a client for the host engine, from DOCKER_HOST or the
-// default socket, checking that it answers.
+// HostEnv names the variable that holds the host engine's address once
+// `swarmlab env` has pointed DOCKER_HOST at a lab (empty: the default socket).
+const HostEnv = "SWARMLAB_DOCKER_HOST"
+
+// HostAddr is the host engine's address, "" for the default socket.
+func HostAddr() string {
+	if v, ok := os.LookupEnv(HostEnv); ok {
+		return v
+	}
+	return os.Getenv("DOCKER_HOST")
+}
+
+// Host returns a client for the host engine (SWARMLAB_DOCKER_HOST if set,
+// else DOCKER_HOST, else the default socket), checking that it answers.
 func Host(ctx context.Context) (*client.Client, error) {
-	c, err := engine.FromEnv()
+	var c *client.Client
+	var err error
+	if addr := HostAddr(); addr != "" {
+		c, err = engine.Connect(addr)
+	} else if _, ok := os.LookupEnv(HostEnv); ok {
+		c, err = engine.Connect(client.DefaultDockerHost)
+	} else {
+		c, err = engine.FromEnv()
+	}
 	if err != nil {
 		return nil, err
 	}

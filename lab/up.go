@@ -16,8 +16,10 @@ import (
 	"github.com/swarmlab/swarmlab/lab/images"
 	"github.com/swarmlab/swarmlab/lab/provider"
 	"github.com/swarmlab/swarmlab/lab/registry"
+	"github.com/swarmlab/swarmlab/lab/stack"
 	"github.com/swarmlab/swarmlab/lab/swarm"
 	"github.com/swarmlab/swarmlab/lab/topology"
+	"github.com/swarmlab/swarmlab/lab/wait"
 )
 
 // Up brings the topology up as a converged swarm. It is a list of small named
@@ -91,6 +93,12 @@ func Up(ctx context.Context, t *topology.Topology, opts Options) (l *Lab, err er
 			}
 			return swarm.WaitConverged(ctx, mgr, ms, swarm.ConvergeTimeout)
 		}},
+	}
+	if len(t.Stacks) > 0 {
+		steps = append(steps, struct {
+			name string
+			fn   func(context.Context) error
+		}{fmt.Sprintf("Deploying %d stacks", len(t.Stacks)), l.deployStacks})
 	}
 	for _, s := range steps {
 		if err := r.step(ctx, s.name, s.fn); err != nil {
@@ -274,6 +282,44 @@ func (l *Lab) formSwarm(ctx context.Context) error {
 		return err
 	}
 	return swarm.Configure(ctx, ms[0].Client, ms)
+}
+
+// StackEnv is what a stack file may interpolate: ${SWARMLAB_REGISTRY} (the
+// registry nodes pull from), ${SWARMLAB_INGRESS} and ${SWARMLAB_LAB}.
+func (l *Lab) StackEnv() map[string]string {
+	return map[string]string{
+		"SWARMLAB_REGISTRY": l.Cluster.Registry.Pull,
+		"SWARMLAB_INGRESS":  l.Info.Ingress,
+		"SWARMLAB_LAB":      l.Name,
+	}
+}
+
+// StackTimeout bounds how long a stack's services may take to run all their
+// tasks: images are pulled from the lab registry on first use.
+const StackTimeout = 3 * time.Minute
+
+// deployStacks deploys the topology's stacks in order and waits until every
+// service runs all its tasks.
+func (l *Lab) deployStacks(ctx context.Context) error {
+	mgr, _, err := l.Manager(ctx)
+	if err != nil {
+		return err
+	}
+	for i, s := range l.Topology.Stacks {
+		cfg, err := stack.Load(l.Topology.StackPath(i), l.StackEnv())
+		if err != nil {
+			return err
+		}
+		if err := stack.Deploy(ctx, mgr, s.Name, cfg); err != nil {
+			return err
+		}
+	}
+	for _, s := range l.Topology.Stacks {
+		if _, err := wait.For(ctx, "stack "+s.Name+" to run all its tasks", StackTimeout, time.Second, stack.Converged(mgr, s.Name)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Labs that are being brought up, or that are ephemeral, are removed when

@@ -310,6 +310,8 @@ func cmdEnv(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		host = n.Engine
 	}
 	fmt.Fprintf(stdout, "# lab %s: the docker CLI now drives its manager\n", l.Name)
+	// The lab's own commands keep talking to the host engine.
+	fmt.Fprintf(stdout, "export %s=%q\n", lab.HostEnv, lab.HostAddr())
 	fmt.Fprintf(stdout, "export DOCKER_HOST=%s\n", host)
 	fmt.Fprintln(stdout, "unset DOCKER_CONTEXT DOCKER_TLS_VERIFY DOCKER_CERT_PATH")
 	return nil

@@ -1,0 +1,381 @@
+// Package images knows the container images of the lab and makes sure they exist in a Docker
+// engine.
+//
+// Their build contexts are embedded in the binary (the directories beside this file, one per
+// image, each holding a Dockerfile). An image's tag is a hash of its build inputs (HashFS), e.g.
+// swarmlab/node:3f2a9c1b0d4e, so an image is rebuilt exactly when its files change, and nothing is
+// built when the tag is already there. Every image starts FROM debian:bookworm-slim, which must
+// exist locally (scripts/bootstrap pulls it, or makes it with debootstrap when nothing can be
+// pulled).
+//
+// The images:
+//   - node: a Swarm node, Docker-in-Docker on Debian's dockerd (see node/Dockerfile for how it
+//     must be run);
+//   - registry: Debian's docker-registry without auth, on :5000;
+//   - the standard images used by stacks (redis, postgres, haproxy, nginx), built from Debian
+//     packages but with the official images' interfaces (entrypoints, environment, paths, ports),
+//     so that the same stack files work with the official images where those can be pulled.
+package images
+
+import (
+	"context"
+	"embed"
+	"fmt"
+	"io/fs"
+	"strings"
+	"sync"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/client"
+)
+
+//go:embed node registry redis postgres haproxy nginx
+var contexts embed.FS
+
+// RepoPrefix is the repository namespace of the lab's own images.
+const RepoPrefix = "swarmlab/"
+
+// BaseImage is the image every lab image starts from.
+const BaseImage = "debian:bookworm-slim"
+
+// DefaultPullTimeout bounds the attempt to pull a standard image's official version.
+const DefaultPullTimeout = 20 * time.Second
+
+// Image is one of the lab's images.
+type Image struct {
+	Name   string   // "node", "registry", "redis", ...
+	Repo   string   // "swarmlab/<name>"
+	Tag    string   // hash of the build inputs (12 hex digits)
+	Public []string // for standard images, what a stack writes: "redis:latest", "redis:7"; else empty
+	Base   string   // the image its Dockerfile starts FROM
+	dir    string   // the build context: a directory of contexts
+}
+
+// Ref is the image's local reference, e.g. "swarmlab/node:3f2a9c1b0d4e".
+func (i Image) Ref() string { return i.Repo + ":" + i.Tag }
+
+// Latest is the moving tag set for humans, e.g. "swarmlab/node:latest".
+func (i Image) Latest() string { return i.Repo + ":latest" }
+
+// PullRef is the official image tried before building a standard image: the most specific of
+// its public names ("redis:7"). Empty for node and registry.
+func (i Image) PullRef() string {
+	if len(i.Public) == 0 {
+		return ""
+	}
+	return i.Public[len(i.Public)-1]
+}
+
+// Standard tells whether the image stands in for an official image.
+func (i Image) Standard() bool { return len(i.Public) > 0 }
+
+// Files returns the image's build context.
+func (i Image) Files() (fs.FS, string) { return contexts, i.dir }
+
+type spec struct {
+	name   string
+	public []string
+}
+
+// specs lists the images in build order: an image's base comes before it.
+var specs = []spec{
+	{name: "node"},
+	{name: "registry"},
+	{name: "redis", public: []string{"redis:latest", "redis:7"}},
+	{name: "postgres", public: []string{"postgres:latest", "postgres:15"}},
+	{name: "haproxy", public: []string{"haproxy:latest", "haproxy:2.6"}},
+	{name: "nginx", public: []string{"nginx:latest", "nginx:1.22"}},
+}
+
+var all = sync.OnceValue(func() []Image {
+	out := make([]Image, 0, len(specs))
+	for _, s := range specs {
+		tag, err := HashFS(contexts, s.name)
+		if err != nil {
+			panic(fmt.Sprintf("images: embedded context %s: %v", s.name, err))
+		}
+		df, err := fs.ReadFile(contexts, s.name+"/Dockerfile")
+		if err != nil {
+			panic(fmt.Sprintf("images: embedded context %s: %v", s.name, err))
+		}
+		out = append(out, Image{
+			Name:   s.name,
+			Repo:   RepoPrefix + s.name,
+			Tag:    tag,
+			Public: append([]string(nil), s.public...),
+			Base:   dockerfileBase(string(df)),
+			dir:    s.name,
+		})
+	}
+	return out
+})
+
+// dockerfileBase returns the image named by the last FROM of a Dockerfile.
+func dockerfileBase(dockerfile string) string {
+	base := ""
+	for _, line := range strings.Split(dockerfile, "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 2 && strings.EqualFold(f[0], "FROM") {
+			i := 1
+			for i < len(f) && strings.HasPrefix(f[i], "--") {
+				i++
+			}
+			if i < len(f) {
+				base = f[i]
+			}
+		}
+	}
+	return base
+}
+
+// All returns every image, in build order.
+func All() []Image {
+	a := all()
+	out := make([]Image, len(a))
+	copy(out, a)
+	for i := range out {
+		out[i].Public = append([]string(nil), a[i].Public...)
+	}
+	return out
+}
+
+// Get returns the image called name.
+func Get(name string) (Image, bool) {
+	for _, img := range All() {
+		if img.Name == name {
+			return img, true
+		}
+	}
+	return Image{}, false
+}
+
+func mustGet(name string) Image {
+	img, ok := Get(name)
+	if !ok {
+		panic("images: no image " + name)
+	}
+	return img
+}
+
+// Node is the image of a Swarm node (Docker-in-Docker).
+func Node() Image { return mustGet("node") }
+
+// Registry is the image of the lab's registry.
+func Registry() Image { return mustGet("registry") }
+
+// Standard returns the standard images (redis, postgres, haproxy, nginx).
+func Standard() []Image {
+	var out []Image
+	for _, img := range All() {
+		if img.Standard() {
+			out = append(out, img)
+		}
+	}
+	return out
+}
+
+// exists tells whether ref is in the engine's image store.
+func exists(ctx context.Context, cli client.APIClient, ref string) (bool, int64, error) {
+	res, err := cli.ImageInspect(ctx, ref)
+	if err == nil {
+		return true, res.Size, nil
+	}
+	if cerrdefs.IsNotFound(err) {
+		return false, 0, nil
+	}
+	return false, 0, fmt.Errorf("inspect image %s: %w", ref, err)
+}
+
+// Missing returns the images whose hashed tag is not in the engine (the ones Ensure would
+// build, or for standard images, try to pull first).
+func Missing(ctx context.Context, cli client.APIClient) ([]Image, error) {
+	var out []Image
+	for _, img := range All() {
+		ok, _, err := exists(ctx, cli, img.Ref())
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			out = append(out, img)
+		}
+	}
+	return out, nil
+}
+
+// EnsureBuilt builds img unless its hashed tag already exists, and tags it <repo>:latest. It
+// reports whether it built. It never pulls.
+func EnsureBuilt(ctx context.Context, cli client.APIClient, img Image) (bool, error) {
+	ok, _, err := exists(ctx, cli, img.Ref())
+	if err != nil {
+		return false, err
+	}
+	if !ok {
+		if err := buildImage(ctx, cli, img, nil); err != nil {
+			return false, err
+		}
+	}
+	return !ok, tagLatest(ctx, cli, img)
+}
+
+func buildImage(ctx context.Context, cli client.APIClient, img Image, out func(format string, args ...any)) error {
+	if img.Base != "" && img.Base != "scratch" {
+		ok, _, err := exists(ctx, cli, img.Base)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("build %s: base image %s is missing (scripts/bootstrap makes it)", img.Ref(), img.Base)
+		}
+	}
+	tarball, err := TarFS(contexts, img.dir)
+	if err != nil {
+		return err
+	}
+	labels := map[string]string{
+		"org.swarmlab.image":       img.Name,
+		"org.swarmlab.inputs-hash": img.Tag,
+	}
+	return buildTar(ctx, cli, tarball, img.Ref(), labels, out)
+}
+
+func tagLatest(ctx context.Context, cli client.APIClient, img Image) error {
+	if _, err := cli.ImageTag(ctx, client.ImageTagOptions{Source: img.Ref(), Target: img.Latest()}); err != nil {
+		return fmt.Errorf("tag %s as %s: %w", img.Ref(), img.Latest(), err)
+	}
+	return nil
+}
+
+// Options tunes EnsureWith.
+type Options struct {
+	// Logf gets one line per image: up to date, pulled, or built (preceded by a line saying
+	// that a build starts, since a build takes a while).
+	Logf func(format string, args ...any)
+	// BuildOutput gets every line of build output; nil drops it.
+	BuildOutput func(format string, args ...any)
+	// NoPull skips trying the official images of the standard images: they are built.
+	NoPull bool
+	// PullTimeout bounds each pull attempt; 0 means DefaultPullTimeout.
+	PullTimeout time.Duration
+	// Only restricts the work to the images of these names; empty means all.
+	Only []string
+}
+
+// Ensure makes sure every image exists locally, building what is missing in build order, and
+// logging one line per image through logf (nil for silence). For a standard image whose hashed
+// tag is missing it first tries to pull the official image (PullRef, DefaultPullTimeout) and
+// uses it if that works. It returns, for each image name, the local reference to use:
+// "swarmlab/redis:<hash>", or "redis:7" when the official image was pulled.
+func Ensure(ctx context.Context, cli client.APIClient, logf func(format string, args ...any)) (map[string]string, error) {
+	return EnsureWith(ctx, cli, Options{Logf: logf})
+}
+
+// EnsureWith is Ensure with options.
+func EnsureWith(ctx context.Context, cli client.APIClient, opts Options) (map[string]string, error) {
+	logf := opts.Logf
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	timeout := opts.PullTimeout
+	if timeout <= 0 {
+		timeout = DefaultPullTimeout
+	}
+	want := map[string]bool{}
+	for _, n := range opts.Only {
+		if _, ok := Get(n); !ok {
+			return nil, fmt.Errorf("images: no image %q", n)
+		}
+		want[n] = true
+	}
+
+	refs := map[string]string{}
+	for _, img := range All() {
+		if len(want) > 0 && !want[img.Name] {
+			continue
+		}
+		ok, size, err := exists(ctx, cli, img.Ref())
+		if err != nil {
+			return refs, err
+		}
+		if ok {
+			if err := tagLatest(ctx, cli, img); err != nil {
+				return refs, err
+			}
+			logf("%-8s up to date  %s (%s)", img.Name, img.Ref(), humanSize(size))
+			refs[img.Name] = img.Ref()
+			continue
+		}
+
+		if img.Standard() && !opts.NoPull {
+			pctx, cancel := context.WithTimeout(ctx, timeout)
+			start := time.Now()
+			perr := pull(pctx, cli, img.PullRef())
+			cancel()
+			if perr == nil {
+				logf("%-8s pulled      %s (official image, in %s); not building %s", img.Name, img.PullRef(), since(start), img.Ref())
+				refs[img.Name] = img.PullRef()
+				continue
+			}
+			if ctx.Err() != nil {
+				return refs, ctx.Err()
+			}
+			logf("%-8s no pull     %s: %s; building from Debian packages", img.Name, img.PullRef(), firstLine(perr.Error()))
+		}
+
+		logf("%-8s building    %s from %s ...", img.Name, img.Ref(), img.Base)
+		start := time.Now()
+		if err := buildImage(ctx, cli, img, opts.BuildOutput); err != nil {
+			return refs, err
+		}
+		if err := tagLatest(ctx, cli, img); err != nil {
+			return refs, err
+		}
+		_, size, _ = exists(ctx, cli, img.Ref())
+		logf("%-8s built       %s in %s (%s)", img.Name, img.Ref(), since(start), humanSize(size))
+		refs[img.Name] = img.Ref()
+	}
+	return refs, nil
+}
+
+// pull pulls ref and waits for the end of the stream (where registry errors are reported).
+func pull(ctx context.Context, cli client.APIClient, ref string) error {
+	resp, err := cli.ImagePull(ctx, ref, client.ImagePullOptions{})
+	if err != nil {
+		return err
+	}
+	defer resp.Close()
+	if err := resp.Wait(ctx); err != nil {
+		return err
+	}
+	ok, _, err := exists(ctx, cli, ref)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("pull %s ended but the image is not there", ref)
+	}
+	return nil
+}
+
+func since(t time.Time) string {
+	return time.Since(t).Round(100 * time.Millisecond).String()
+}
+
+func humanSize(n int64) string {
+	switch {
+	case n >= 1e9:
+		return fmt.Sprintf("%.2f GB", float64(n)/1e9)
+	case n >= 1e6:
+		return fmt.Sprintf("%.0f MB", float64(n)/1e6)
+	default:
+		return fmt.Sprintf("%d B", n)
+	}
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	if len(s) > 160 {
+		s = s[:160] + "..."
+	}
+	return s
+}

@@ -1,0 +1,596 @@
+package images
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"iter"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"testing/fstest"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/jsonstream"
+	"github.com/moby/moby/client"
+)
+
+func sampleFS() fstest.MapFS {
+	return fstest.MapFS{
+		"ctx/Dockerfile":     {Data: []byte("FROM debian:bookworm-slim\nCOPY run.sh conf/app.conf /\n")},
+		"ctx/run.sh":         {Data: []byte("#!/bin/sh\necho hi\n")},
+		"ctx/conf/app.conf":  {Data: []byte("key = value\n")},
+		"other/Dockerfile":   {Data: []byte("FROM scratch\n")},
+		"ctx-sibling/README": {Data: []byte("not part of ctx\n")},
+	}
+}
+
+func mustHash(t *testing.T, fsys fs.FS, dir string) string {
+	t.Helper()
+	h, err := HashFS(fsys, dir)
+	if err != nil {
+		t.Fatalf("HashFS(%s): %v", dir, err)
+	}
+	return h
+}
+
+// The tag of a given set of files must never change silently: every machine must compute the
+// same tags, or images are rebuilt (or, worse, reused) for nothing. If you change the hashing on
+// purpose, bump hashSalt and update this value.
+func TestHashFSIsStable(t *testing.T) {
+	const golden = "946fc2e016cb"
+	fsys := sampleFS()
+	h1 := mustHash(t, fsys, "ctx")
+	h2 := mustHash(t, fsys, "ctx")
+	if h1 != h2 {
+		t.Fatalf("two hashes of the same files differ: %s %s", h1, h2)
+	}
+	if !regexp.MustCompile(`^[0-9a-f]{12}$`).MatchString(h1) {
+		t.Fatalf("hash %q is not 12 hex digits", h1)
+	}
+	if h1 != golden {
+		t.Errorf("hash of the sample context = %s, want %s (hashing changed?)", h1, golden)
+	}
+}
+
+func TestHashFSChangesWithTheInputs(t *testing.T) {
+	base := mustHash(t, sampleFS(), "ctx")
+	cases := map[string]func(fstest.MapFS){
+		"content": func(m fstest.MapFS) { m["ctx/run.sh"] = &fstest.MapFile{Data: []byte("#!/bin/sh\necho ho\n")} },
+		"one byte more": func(m fstest.MapFS) {
+			m["ctx/conf/app.conf"] = &fstest.MapFile{Data: []byte("key = value\n\n")}
+		},
+		"new file":     func(m fstest.MapFS) { m["ctx/extra"] = &fstest.MapFile{Data: []byte("x")} },
+		"empty file":   func(m fstest.MapFS) { m["ctx/empty"] = &fstest.MapFile{} },
+		"removed file": func(m fstest.MapFS) { delete(m, "ctx/conf/app.conf") },
+		"renamed file": func(m fstest.MapFS) {
+			m["ctx/conf/app2.conf"] = m["ctx/conf/app.conf"]
+			delete(m, "ctx/conf/app.conf")
+		},
+		"executable bit": func(m fstest.MapFS) {
+			m["ctx/conf/app.conf"] = &fstest.MapFile{Data: []byte("key = value\n"), Mode: 0o755}
+		},
+	}
+	for name, change := range cases {
+		t.Run(name, func(t *testing.T) {
+			m := sampleFS()
+			change(m)
+			if h := mustHash(t, m, "ctx"); h == base {
+				t.Errorf("hash did not change: %s", h)
+			}
+		})
+	}
+	t.Run("files outside the context", func(t *testing.T) {
+		m := sampleFS()
+		m["other/Dockerfile"] = &fstest.MapFile{Data: []byte("FROM busybox\n")}
+		m["ctx-sibling/new"] = &fstest.MapFile{Data: []byte("x")}
+		if h := mustHash(t, m, "ctx"); h != base {
+			t.Errorf("hash changed with files outside the context: %s != %s", h, base)
+		}
+	})
+}
+
+// An on-disk copy of a context (os.DirFS) hashes like the embedded one, so app images built
+// from disk and from an embed.FS agree.
+func TestHashFSSameOnDiskAndInMemory(t *testing.T) {
+	dir := t.TempDir()
+	for name, f := range sampleFS() {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, f.Data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if a, b := mustHash(t, sampleFS(), "ctx"), mustHash(t, os.DirFS(dir), "ctx"); a != b {
+		t.Errorf("on disk %s != in memory %s", b, a)
+	}
+	if _, err := HashFS(sampleFS(), "missing"); err == nil {
+		t.Error("HashFS of a missing directory: no error")
+	}
+	if _, err := HashFS(sampleFS(), "ctx/run.sh"); err == nil {
+		t.Error("HashFS of a file: no error")
+	}
+}
+
+type tarEntry struct {
+	mode int64
+	typ  byte
+	data string
+}
+
+func readTar(t *testing.T, b []byte) map[string]tarEntry {
+	t.Helper()
+	out := map[string]tarEntry{}
+	tr := tar.NewReader(bytes.NewReader(b))
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatalf("read tar: %v", err)
+		}
+		data, err := io.ReadAll(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !hdr.ModTime.Equal(contextMTime) {
+			t.Errorf("%s: mtime %v, want the fixed %v", hdr.Name, hdr.ModTime, contextMTime)
+		}
+		out[hdr.Name] = tarEntry{mode: hdr.Mode, typ: hdr.Typeflag, data: string(data)}
+	}
+}
+
+func TestTarFSHoldsTheContext(t *testing.T) {
+	b, err := TarFS(sampleFS(), "ctx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries := readTar(t, b)
+	want := map[string]tarEntry{
+		"Dockerfile":    {0o644, tar.TypeReg, "FROM debian:bookworm-slim\nCOPY run.sh conf/app.conf /\n"},
+		"run.sh":        {0o755, tar.TypeReg, "#!/bin/sh\necho hi\n"},
+		"conf/":         {0o755, tar.TypeDir, ""},
+		"conf/app.conf": {0o644, tar.TypeReg, "key = value\n"},
+	}
+	if len(entries) != len(want) {
+		t.Errorf("tar has %d entries, want %d: %v", len(entries), len(want), entries)
+	}
+	for name, w := range want {
+		if got, ok := entries[name]; !ok {
+			t.Errorf("tar lacks %s", name)
+		} else if got != w {
+			t.Errorf("%s: got %+v, want %+v", name, got, w)
+		}
+	}
+	b2, err := TarFS(sampleFS(), "ctx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(b, b2) {
+		t.Error("two tars of the same context differ")
+	}
+}
+
+func TestImagesAreKnown(t *testing.T) {
+	all := All()
+	var names []string
+	for _, img := range all {
+		names = append(names, img.Name)
+	}
+	if want := []string{"node", "registry", "redis", "postgres", "haproxy", "nginx"}; !slices.Equal(names, want) {
+		t.Fatalf("images %v, want %v", names, want)
+	}
+	wantPublic := map[string][]string{
+		"node":     nil,
+		"registry": nil,
+		"redis":    {"redis:latest", "redis:7"},
+		"postgres": {"postgres:latest", "postgres:15"},
+		"haproxy":  {"haproxy:latest", "haproxy:2.6"},
+		"nginx":    {"nginx:latest", "nginx:1.22"},
+	}
+	tags := map[string]bool{}
+	for _, img := range all {
+		if img.Repo != "swarmlab/"+img.Name {
+			t.Errorf("%s: repo %s", img.Name, img.Repo)
+		}
+		if !regexp.MustCompile(`^[0-9a-f]{12}$`).MatchString(img.Tag) {
+			t.Errorf("%s: tag %q is not 12 hex digits", img.Name, img.Tag)
+		}
+		if img.Ref() != "swarmlab/"+img.Name+":"+img.Tag || img.Latest() != "swarmlab/"+img.Name+":latest" {
+			t.Errorf("%s: ref %s, latest %s", img.Name, img.Ref(), img.Latest())
+		}
+		if tags[img.Tag] {
+			t.Errorf("%s: tag %s shared with another image", img.Name, img.Tag)
+		}
+		tags[img.Tag] = true
+		if !slices.Equal(img.Public, wantPublic[img.Name]) {
+			t.Errorf("%s: public %v, want %v", img.Name, img.Public, wantPublic[img.Name])
+		}
+		if img.Base != BaseImage {
+			t.Errorf("%s: base %q, want %s", img.Name, img.Base, BaseImage)
+		}
+		fsys, dir := img.Files()
+		if h := mustHash(t, fsys, dir); h != img.Tag {
+			t.Errorf("%s: tag %s but its files hash to %s", img.Name, img.Tag, h)
+		}
+	}
+	if Node().Name != "node" || Registry().Name != "registry" || len(Node().Public) != 0 {
+		t.Error("Node() / Registry() are wrong")
+	}
+	var std []string
+	for _, img := range Standard() {
+		std = append(std, img.Name)
+		if img.PullRef() != img.Public[len(img.Public)-1] {
+			t.Errorf("%s: pull ref %s", img.Name, img.PullRef())
+		}
+	}
+	if !slices.Equal(std, []string{"redis", "postgres", "haproxy", "nginx"}) {
+		t.Errorf("Standard() = %v", std)
+	}
+	// All returns copies: callers cannot change the package's images.
+	a := All()
+	a[2].Public[0] = "changed"
+	if All()[2].Public[0] == "changed" {
+		t.Error("All() shares its slices")
+	}
+}
+
+// Every file a Dockerfile COPYs must be in the embedded context, and scripts must be executable.
+func TestEmbeddedContextsAreComplete(t *testing.T) {
+	for _, img := range All() {
+		t.Run(img.Name, func(t *testing.T) {
+			fsys, dir := img.Files()
+			b, err := TarFS(fsys, dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			entries := readTar(t, b)
+			df, ok := entries["Dockerfile"]
+			if !ok {
+				t.Fatal("no Dockerfile")
+			}
+			for _, line := range strings.Split(df.data, "\n") {
+				f := strings.Fields(line)
+				if len(f) < 3 || !strings.EqualFold(f[0], "COPY") {
+					continue
+				}
+				for _, src := range f[1 : len(f)-1] {
+					if strings.HasPrefix(src, "--") {
+						continue
+					}
+					e, ok := entries[src]
+					if !ok {
+						t.Errorf("Dockerfile copies %s, which is not in the context", src)
+						continue
+					}
+					if strings.HasPrefix(e.data, "#!") && e.mode != 0o755 {
+						t.Errorf("script %s has mode %o", src, e.mode)
+					}
+				}
+			}
+		})
+	}
+}
+
+// The entry point scripts at least parse.
+func TestScriptsParse(t *testing.T) {
+	for _, img := range All() {
+		fsys, dir := img.Files()
+		err := fs.WalkDir(fsys, dir, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			data, err := fs.ReadFile(fsys, p)
+			if err != nil {
+				return err
+			}
+			first, _, _ := strings.Cut(string(data), "\n")
+			if !strings.HasPrefix(first, "#!") {
+				return nil
+			}
+			shell := "sh"
+			if strings.Contains(first, "bash") {
+				shell = "bash"
+			}
+			if _, err := exec.LookPath(shell); err != nil {
+				t.Logf("%s: no %s here, not checked", p, shell)
+				return nil
+			}
+			cmd := exec.Command(shell, "-n")
+			cmd.Stdin = bytes.NewReader(data)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Errorf("%s -n %s: %v\n%s", shell, p, err, out)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestDockerfileBase(t *testing.T) {
+	cases := map[string]string{
+		"FROM debian:bookworm-slim\nRUN true\n":                 "debian:bookworm-slim",
+		"# c\nfrom --platform=linux/amd64 golang:1.26 AS b\n":   "golang:1.26",
+		"FROM golang AS build\nRUN x\nFROM scratch\nCOPY a b\n": "scratch",
+		"RUN true\n": "",
+	}
+	for df, want := range cases {
+		if got := dockerfileBase(df); got != want {
+			t.Errorf("dockerfileBase(%q) = %q, want %q", df, got, want)
+		}
+	}
+}
+
+// fakeEngine is the part of a Docker engine that this package uses.
+type fakeEngine struct {
+	client.APIClient // nil: any other call panics
+
+	mu          sync.Mutex
+	images      map[string]bool
+	buildStream string // JSON messages answered to a build
+	buildFails  bool   // the build does not create the tag
+	pullOK      bool
+	builds      []string
+	buildTars   map[string][]byte
+	pulls       []string
+	tags        []string
+}
+
+func newFakeEngine(images ...string) *fakeEngine {
+	f := &fakeEngine{images: map[string]bool{}, buildTars: map[string][]byte{}}
+	for _, i := range images {
+		f.images[i] = true
+	}
+	return f
+}
+
+func (f *fakeEngine) ImageInspect(_ context.Context, ref string, _ ...client.ImageInspectOption) (client.ImageInspectResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.images[ref] {
+		var r client.ImageInspectResult
+		r.Size = 123e6
+		return r, nil
+	}
+	return client.ImageInspectResult{}, fmt.Errorf("no such image: %s: %w", ref, cerrdefs.ErrNotFound)
+}
+
+func (f *fakeEngine) ImageBuild(_ context.Context, r io.Reader, opts client.ImageBuildOptions) (client.ImageBuildResult, error) {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return client.ImageBuildResult{}, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.builds = append(f.builds, opts.Tags...)
+	stream := f.buildStream
+	if stream == "" {
+		stream = `{"stream":"Step 1/1 : FROM debian:bookworm-slim\n"}` + "\n" + `{"stream":"Successfully built 0123\n"}` + "\n"
+	}
+	for _, tag := range opts.Tags {
+		f.buildTars[tag] = b
+		if !f.buildFails {
+			f.images[tag] = true
+		}
+	}
+	return client.ImageBuildResult{Body: io.NopCloser(strings.NewReader(stream))}, nil
+}
+
+func (f *fakeEngine) ImageTag(_ context.Context, opts client.ImageTagOptions) (client.ImageTagResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.tags = append(f.tags, opts.Source+" -> "+opts.Target)
+	f.images[opts.Target] = true
+	return client.ImageTagResult{}, nil
+}
+
+type fakePull struct{ io.ReadCloser }
+
+func (fakePull) JSONMessages(context.Context) iter.Seq2[jsonstream.Message, error] {
+	return func(func(jsonstream.Message, error) bool) {}
+}
+func (fakePull) Wait(context.Context) error { return nil }
+
+func (f *fakeEngine) ImagePull(_ context.Context, ref string, _ client.ImagePullOptions) (client.ImagePullResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.pulls = append(f.pulls, ref)
+	if !f.pullOK {
+		return nil, errors.New("Error response from daemon: no registry here")
+	}
+	f.images[ref] = true
+	return fakePull{io.NopCloser(strings.NewReader(""))}, nil
+}
+
+func TestBuildContextStreamsOutputAndReportsErrors(t *testing.T) {
+	ctx := context.Background()
+
+	t.Run("success", func(t *testing.T) {
+		f := newFakeEngine()
+		// output chunks do not always end lines
+		f.buildStream = `{"stream":"Step 1/2 : FROM debian:bookworm-slim\n"}
+{"stream":" ---\u003e 2d60477a255c\nStep 2/2 : RUN ec"}
+{"stream":"ho hi\n"}
+{"status":"something"}
+{"aux":{"ID":"sha256:0123"}}
+{"stream":"Successfully tagged x:y\n"}
+`
+		var lines []string
+		err := BuildContext(ctx, f, sampleFS(), "ctx", "x:y", func(format string, args ...any) {
+			lines = append(lines, fmt.Sprintf(format, args...))
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []string{"Step 1/2 : FROM debian:bookworm-slim", " ---> 2d60477a255c", "Step 2/2 : RUN echo hi", "something", "Successfully tagged x:y"}
+		if !slices.Equal(lines, want) {
+			t.Errorf("output lines\n%q\nwant\n%q", lines, want)
+		}
+		entries := readTar(t, f.buildTars["x:y"])
+		if _, ok := entries["run.sh"]; !ok {
+			t.Errorf("the build context lacks run.sh: %v", entries)
+		}
+	})
+
+	t.Run("build error", func(t *testing.T) {
+		f := newFakeEngine()
+		var b strings.Builder
+		for i := 1; i <= 40; i++ {
+			fmt.Fprintf(&b, `{"stream":"line %d\n"}`+"\n", i)
+		}
+		b.WriteString(`{"errorDetail":{"code":100,"message":"The command '/bin/sh -c apt-get install nope' returned a non-zero code: 100"},"error":"The command ..."}` + "\n")
+		f.buildStream = b.String()
+		f.buildFails = true
+		err := BuildContext(ctx, f, sampleFS(), "ctx", "x:y", nil)
+		if err == nil {
+			t.Fatal("no error")
+		}
+		msg := err.Error()
+		for _, want := range []string{"build x:y", "returned a non-zero code: 100", "line 40", "line 16"} {
+			if !strings.Contains(msg, want) {
+				t.Errorf("error lacks %q:\n%s", want, msg)
+			}
+		}
+		if strings.Contains(msg, "line 15\n") {
+			t.Errorf("error carries more than the last %d lines:\n%s", tailLines, msg)
+		}
+	})
+
+	t.Run("stream ends without the image", func(t *testing.T) {
+		f := newFakeEngine()
+		f.buildFails = true
+		if err := BuildContext(ctx, f, sampleFS(), "ctx", "x:y", nil); err == nil || !strings.Contains(err.Error(), "not there") {
+			t.Errorf("err = %v", err)
+		}
+	})
+}
+
+func refsOf(imgs []Image) []string {
+	var out []string
+	for _, i := range imgs {
+		out = append(out, i.Ref())
+	}
+	return out
+}
+
+func TestEnsureBuildsOnlyWhatIsMissing(t *testing.T) {
+	ctx := context.Background()
+
+	t.Run("nothing to do", func(t *testing.T) {
+		f := newFakeEngine(refsOf(All())...)
+		missing, err := Missing(ctx, f)
+		if err != nil || len(missing) != 0 {
+			t.Fatalf("Missing = %v, %v", missing, err)
+		}
+		var logged []string
+		refs, err := Ensure(ctx, f, func(format string, args ...any) { logged = append(logged, fmt.Sprintf(format, args...)) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(f.builds) != 0 || len(f.pulls) != 0 {
+			t.Errorf("builds %v, pulls %v", f.builds, f.pulls)
+		}
+		if len(logged) != len(All()) {
+			t.Errorf("logged %d lines, want one per image:\n%s", len(logged), strings.Join(logged, "\n"))
+		}
+		for _, img := range All() {
+			if refs[img.Name] != img.Ref() {
+				t.Errorf("%s -> %s, want %s", img.Name, refs[img.Name], img.Ref())
+			}
+			if !slices.Contains(f.tags, img.Ref()+" -> "+img.Latest()) {
+				t.Errorf("%s not tagged latest: %v", img.Name, f.tags)
+			}
+		}
+	})
+
+	t.Run("no base image", func(t *testing.T) {
+		f := newFakeEngine()
+		_, err := Ensure(ctx, f, nil)
+		if err == nil || !strings.Contains(err.Error(), "base image debian:bookworm-slim is missing") {
+			t.Errorf("err = %v", err)
+		}
+	})
+
+	t.Run("pull fails, build", func(t *testing.T) {
+		f := newFakeEngine(BaseImage, Node().Ref())
+		missing, err := Missing(ctx, f)
+		if err != nil || len(missing) != len(All())-1 {
+			t.Fatalf("Missing = %v, %v", refsOf(missing), err)
+		}
+		refs, err := Ensure(ctx, f, t.Logf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wantBuilds, wantPulls []string
+		for _, img := range All()[1:] {
+			wantBuilds = append(wantBuilds, img.Ref())
+			if img.Standard() {
+				wantPulls = append(wantPulls, img.PullRef())
+			}
+			if refs[img.Name] != img.Ref() {
+				t.Errorf("%s -> %s", img.Name, refs[img.Name])
+			}
+		}
+		if !slices.Equal(f.builds, wantBuilds) || !slices.Equal(f.pulls, wantPulls) {
+			t.Errorf("builds %v pulls %v, want %v %v", f.builds, f.pulls, wantBuilds, wantPulls)
+		}
+	})
+
+	t.Run("pull works", func(t *testing.T) {
+		f := newFakeEngine(BaseImage)
+		f.pullOK = true
+		refs, err := Ensure(ctx, f, t.Logf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(f.builds, []string{Node().Ref(), Registry().Ref()}) {
+			t.Errorf("builds %v", f.builds)
+		}
+		for _, img := range Standard() {
+			if refs[img.Name] != img.PullRef() {
+				t.Errorf("%s -> %s, want %s", img.Name, refs[img.Name], img.PullRef())
+			}
+		}
+	})
+
+	t.Run("no pull, only some", func(t *testing.T) {
+		f := newFakeEngine(BaseImage)
+		f.pullOK = true
+		refs, err := EnsureWith(ctx, f, Options{NoPull: true, Only: []string{"redis"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(f.pulls) != 0 || !slices.Equal(f.builds, []string{mustGet("redis").Ref()}) || len(refs) != 1 {
+			t.Errorf("pulls %v builds %v refs %v", f.pulls, f.builds, refs)
+		}
+		if _, err := EnsureWith(ctx, f, Options{Only: []string{"nope"}}); err == nil {
+			t.Error("unknown image: no error")
+		}
+	})
+
+	t.Run("EnsureBuilt", func(t *testing.T) {
+		f := newFakeEngine(BaseImage)
+		built, err := EnsureBuilt(ctx, f, Registry())
+		if err != nil || !built {
+			t.Fatalf("built=%v err=%v", built, err)
+		}
+		built, err = EnsureBuilt(ctx, f, Registry())
+		if err != nil || built {
+			t.Fatalf("second time: built=%v err=%v", built, err)
+		}
+	})
+}

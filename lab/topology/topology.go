@@ -1,0 +1,200 @@
+// Package topology loads, defaults and validates swarmlab topology files:
+// versioned YAML documents that describe the nodes of a lab swarm and the
+// stacks deployed onto it.
+//
+// Loading, defaulting and validating are separate steps (Parse/Load, Default,
+// Validate) so tools can inspect a file as written; LoadFile runs all three
+// and is what most callers want.
+package topology
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// APIVersion and Kind identify a topology document, in the spirit of
+// Kubernetes-style apiVersion/kind headers, so the format can evolve.
+const (
+	APIVersion = "swarmlab.dev/v1alpha1"
+	Kind       = "Topology"
+)
+
+// Node roles.
+const (
+	RoleManager = "manager"
+	RoleWorker  = "worker"
+)
+
+// Node availabilities, as understood by `docker node update --availability`.
+const (
+	AvailabilityActive = "active"
+	AvailabilityPause  = "pause"
+	AvailabilityDrain  = "drain"
+)
+
+// Provider types.
+const (
+	ProviderDocker = "docker"
+	ProviderSSH    = "ssh" // reserved; not implemented yet
+)
+
+// DefaultHeartbeat is the dispatcher heartbeat used when the file sets none.
+// Swarm's own default (5s) makes failure specs slow; a lab wants fast
+// failure detection.
+const DefaultHeartbeat = time.Second
+
+// Topology is a parsed topology file.
+type Topology struct {
+	APIVersion string   `yaml:"apiVersion"`
+	Kind       string   `yaml:"kind"`
+	Name       string   `yaml:"name,omitempty"`
+	Provider   Provider `yaml:"provider,omitempty"`
+	Swarm      Swarm    `yaml:"swarm,omitempty"`
+	Nodes      []Node   `yaml:"nodes"`
+	Stacks     []Stack  `yaml:"stacks,omitempty"`
+
+	source    string          // file name as given to Parse/Load
+	dir       string          // absolute directory stack files are relative to
+	lines     map[string]int  // field path -> line where it is written
+	defaulted map[string]bool // field paths filled in by Default
+}
+
+// Provider says what runs the lab's nodes.
+type Provider struct {
+	// Type is docker (Docker-in-Docker containers on the local engine).
+	// ssh is reserved for existing hosts and will bring its own block.
+	Type string `yaml:"type,omitempty"`
+}
+
+// Swarm holds swarm-wide settings.
+type Swarm struct {
+	DispatcherHeartbeat Duration `yaml:"dispatcherHeartbeat,omitempty"`
+	// Subnet is an optional IPv4 CIDR for the lab's bridge network.
+	Subnet string `yaml:"subnet,omitempty"`
+}
+
+// Node is one swarm node; its name becomes the container's hostname.
+type Node struct {
+	Name         string            `yaml:"name"`
+	Role         string            `yaml:"role"`
+	Availability string            `yaml:"availability,omitempty"`
+	Labels       map[string]string `yaml:"labels,omitempty"`
+}
+
+// Stack is a compose file deployed with `docker stack deploy`.
+type Stack struct {
+	Name string `yaml:"name,omitempty"`
+	// File is the path as written, relative to the topology file's
+	// directory; use Topology.StackPath for the resolved path.
+	File string `yaml:"file"`
+}
+
+// Duration is a time.Duration written in YAML as a Go duration string ("1s").
+type Duration struct{ time.Duration }
+
+// UnmarshalYAML accepts a Go duration string such as "1s" or "500ms".
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := parseDuration(n.Value)
+	if err != nil {
+		return err
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalYAML writes the duration as a string such as "1s".
+func (d Duration) MarshalYAML() (any, error) { return d.String(), nil }
+
+// IsZero lets omitempty drop an unset duration.
+func (d Duration) IsZero() bool { return d.Duration == 0 }
+
+func parseDuration(s string) (time.Duration, error) {
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a duration (expected a Go duration such as \"1s\" or \"500ms\")", s)
+	}
+	return v, nil
+}
+
+// Parse decodes a topology strictly: unknown keys, wrong types, empty and
+// multi-document input are errors. filename is used in messages, to derive
+// the default name and to resolve stack files; it is not read.
+// Errors are of type Errors.
+func Parse(data []byte, filename string) (*Topology, error) {
+	t, errs := parse(data, filename)
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return t, nil
+}
+
+// Load reads and parses the topology file at path.
+func Load(path string) (*Topology, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read topology: %w", err)
+	}
+	return Parse(data, path)
+}
+
+// LoadFile loads, defaults and validates the topology at path. Decoding and
+// validation problems are reported together, as one Errors value, so a user
+// fixes a file in one pass.
+func LoadFile(path string) (*Topology, []string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read topology: %w", err)
+	}
+	t, decodeErrs := parse(data, path)
+	if t == nil {
+		return nil, nil, decodeErrs
+	}
+	t.Default()
+	warnings, err := t.Validate()
+	var validateErrs Errors
+	if err != nil && !errors.As(err, &validateErrs) {
+		return nil, warnings, err
+	}
+	if all := merge(decodeErrs, validateErrs); len(all) > 0 {
+		return nil, warnings, all
+	}
+	return t, warnings, nil
+}
+
+// Source returns the file name the topology was parsed from, as given.
+func (t *Topology) Source() string { return t.source }
+
+// Managers returns the manager nodes, in file order.
+func (t *Topology) Managers() []Node { return t.nodesWithRole(RoleManager) }
+
+// Workers returns the worker nodes, in file order.
+func (t *Topology) Workers() []Node { return t.nodesWithRole(RoleWorker) }
+
+func (t *Topology) nodesWithRole(role string) []Node {
+	var nodes []Node
+	for _, n := range t.Nodes {
+		if n.Role == role {
+			nodes = append(nodes, n)
+		}
+	}
+	return nodes
+}
+
+// StackPath returns the absolute path of stack i's compose file.
+func (t *Topology) StackPath(i int) string {
+	file := t.Stacks[i].File
+	if filepath.IsAbs(file) {
+		return filepath.Clean(file)
+	}
+	dir := t.dir
+	if dir == "" {
+		// Built in code rather than parsed: resolve against the working directory.
+		dir, _ = filepath.Abs(".")
+	}
+	return filepath.Join(dir, file)
+}
