@@ -69,6 +69,7 @@ type Info struct {
 // Lab is a running lab.
 type Lab struct {
 	Name     string
+	RunID    string // the bring-up that made it
 	Topology *topology.Topology // nil for a lab opened by name
 	Cluster  *provider.Cluster
 	Provider provider.Provider
@@ -157,7 +158,7 @@ func Open(ctx context.Context, name string) (*Lab, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &Lab{Name: name, Cluster: c, Provider: p, Host: host}
+	l := &Lab{Name: name, RunID: c.RunID, Cluster: c, Provider: p, Host: host}
 	if mgr, _, err := l.Manager(ctx); err == nil {
 		if sw, err := mgr.SwarmInspect(ctx, client.SwarmInspectOptions{}); err == nil {
 			l.Info.Ingress = sw.Swarm.Spec.Labels[SwarmLabelIngress]

@@ -5,6 +5,7 @@ package lab_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,7 +26,11 @@ import (
 // when the test ends, passes, fails or panics.
 func upLab(t *testing.T, name, as string) *lab.Lab {
 	t.Helper()
-	topo, _, err := topology.LoadFile(filepath.Join("..", "topologies", name+".yaml"))
+	path := filepath.Join("..", "topologies", name+".yaml")
+	if strings.Contains(name, "/") {
+		path = name
+	}
+	topo, _, err := topology.LoadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,6 +152,37 @@ func TestUpSwarm3(t *testing.T) {
 	t.Run("a partitioned node goes Down and is Ready again after heal", func(t *testing.T) {
 		testPartitionHeal(t, l, "w1")
 	})
+}
+
+func TestUpDeploysStacks(t *testing.T) {
+	l := upLab(t, "testdata/web-3.yaml", "it-web")
+	st, err := l.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Services) != 1 || st.Services[0].Name != "web_web" || st.Services[0].Running != 2 {
+		t.Fatalf("want service web_web running on both workers, got %+v", st.Services)
+	}
+	// Host-mode ports answer on the nodes that run a task (the workers).
+	for _, name := range []string{"w1", "w2"} {
+		n, _ := l.Cluster.Node(name)
+		url := "http://" + n.Addr + ":8080/"
+		_, err := wait.For(context.Background(), "nginx to answer at "+url, 30*time.Second, 250*time.Millisecond,
+			func(ctx context.Context) wait.Result {
+				resp, err := http.Get(url)
+				if err != nil {
+					return wait.Continue("%v", err)
+				}
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					return wait.Continue("HTTP %d", resp.StatusCode)
+				}
+				return wait.Done("HTTP 200")
+			})
+		if err != nil {
+			t.Error(err)
+		}
+	}
 }
 
 func TestUpVote6(t *testing.T) {
@@ -317,7 +353,7 @@ func testPartitionHeal(t *testing.T, l *lab.Lab, node string) {
 func TestMain(m *testing.M) {
 	// Labs left by an earlier, killed run would make names collide.
 	ctx := context.Background()
-	for _, n := range []string{"it-swarm3", "it-vote6", "it-ha", "it-side-a", "it-side-b", "it-cancelled"} {
+	for _, n := range []string{"it-swarm3", "it-vote6", "it-ha", "it-side-a", "it-side-b", "it-cancelled", "it-web"} {
 		lab.Down(ctx, n)
 	}
 	os.Exit(m.Run())

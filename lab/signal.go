@@ -13,6 +13,7 @@ func installSignalHandler() {
 	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
 	go func() {
 		s := <-ch
+		interrupted.Store(true)
 		sweepLive(s.String())
 		code := 130
 		if s == syscall.SIGTERM {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/moby/moby/client"
@@ -42,10 +43,19 @@ func Up(ctx context.Context, t *topology.Topology, opts Options) (l *Lab, err er
 	if err != nil {
 		return nil, err
 	}
-	l = &Lab{Name: t.Name, Topology: t, Provider: p, Host: host}
+	l = &Lab{Name: t.Name, RunID: newRunID(), Topology: t, Provider: p, Host: host}
 
 	ctx, done := track(ctx, l)
 	defer done()
+	defer func() {
+		// An interrupt cancelled this bring-up: the signal handler sweeps
+		// the lab and exits the process as the signal would; returning an
+		// error here would only race it to a different exit code.
+		if interrupted.Load() {
+			done()
+			select {}
+		}
+	}()
 	removeOnFailure := func() {
 		if opts.KeepOnFailure {
 			fmt.Fprintf(out, "lab %s kept for inspection (--keep-on-failure); remove it with: swarmlab down %s\n", l.Name, l.Name)
@@ -53,7 +63,9 @@ func Up(ctx context.Context, t *topology.Topology, opts Options) (l *Lab, err er
 		}
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 		defer cancel()
-		if derr := l.Down(cctx); derr != nil {
+		l.closeClients()
+		untrack(l.Name)
+		if derr := p.DeleteRun(cctx, l.Name, l.RunID); derr != nil {
 			fmt.Fprintf(out, "cleaning up lab %s: %v\n", l.Name, derr)
 		}
 	}
@@ -69,14 +81,13 @@ func Up(ctx context.Context, t *topology.Topology, opts Options) (l *Lab, err er
 
 	r := &runner{out: out, lab: l}
 	start := time.Now()
-	runID := newRunID()
 	steps := []struct {
 		name string
 		fn   func(context.Context) error
 	}{
 		{"Checking images", func(ctx context.Context) error { return checkImages(ctx, host) }},
 		{fmt.Sprintf("Starting %d nodes and the registry", len(t.Nodes)), func(ctx context.Context) error {
-			c, err := p.Create(ctx, t, provider.CreateOptions{RunID: runID})
+			c, err := p.Create(ctx, t, provider.CreateOptions{RunID: l.RunID})
 			l.Cluster = c
 			return err
 		}},
@@ -330,6 +341,8 @@ var (
 	liveCancel = map[string]context.CancelFunc{}
 	liveWG     sync.WaitGroup
 	signalOnce sync.Once
+	// interrupted is set once SIGINT or SIGTERM has arrived.
+	interrupted atomic.Bool
 )
 
 // track registers l for removal on interrupt and returns a context that the
@@ -342,7 +355,8 @@ func track(ctx context.Context, l *Lab) (context.Context, func()) {
 	liveCancel[l.Name] = cancel
 	liveWG.Add(1)
 	liveMu.Unlock()
-	return ctx, func() { liveWG.Done() }
+	var once sync.Once
+	return ctx, func() { once.Do(liveWG.Done) }
 }
 
 func untrack(name string) {
@@ -375,7 +389,7 @@ func sweepLive(reason string) {
 	defer cancel()
 	for _, l := range labs {
 		fmt.Fprintf(os.Stderr, "swarmlab: %s: removing lab %s\n", reason, l.Name)
-		if err := l.Provider.Delete(ctx, l.Name); err != nil {
+		if err := l.Provider.DeleteRun(ctx, l.Name, l.RunID); err != nil {
 			fmt.Fprintf(os.Stderr, "swarmlab: removing lab %s: %v\n", l.Name, err)
 		}
 	}

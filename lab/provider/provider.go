@@ -116,6 +116,9 @@ type Provider interface {
 	// Delete removes everything of the lab. Deleting a lab that does not
 	// exist is not an error.
 	Delete(ctx context.Context, name string) error
+	// DeleteRun removes only what the bring-up run made, so that a failed
+	// bring-up never touches another lab that holds the same name.
+	DeleteRun(ctx context.Context, name, run string) error
 	// Do applies a fault or repair to one node and returns when the
 	// machine is in the new state (for Start: when its engine answers).
 	Do(ctx context.Context, lab, node string, a Action) error

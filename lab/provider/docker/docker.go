@@ -528,12 +528,22 @@ func (p *Provider) List(ctx context.Context) ([]string, error) {
 	return names, nil
 }
 
-// Delete implements provider.Provider: containers, then volumes, then the
-// network, all found by label. It keeps going past errors and reports them
-// all, so a half-made lab is swept as far as possible.
+// Delete implements provider.Provider.
 func (p *Provider) Delete(ctx context.Context, name string) error {
+	return p.sweep(ctx, name, labFilter(name))
+}
+
+// DeleteRun implements provider.Provider.
+func (p *Provider) DeleteRun(ctx context.Context, name, run string) error {
+	return p.sweep(ctx, name, labFilter(name).Add("label", LabelRun+"="+run))
+}
+
+// sweep removes containers, then volumes, then networks matching filter. It
+// keeps going past errors and reports them all, so a half-made lab is swept
+// as far as possible.
+func (p *Provider) sweep(ctx context.Context, name string, filter client.Filters) error {
 	var errs []error
-	cs, err := p.host.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: labFilter(name)})
+	cs, err := p.host.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: filter})
 	if err != nil {
 		return fmt.Errorf("listing containers of lab %s: %w", name, err)
 	}
@@ -551,7 +561,7 @@ func (p *Provider) Delete(ctx context.Context, name string) error {
 		}()
 	}
 	wg.Wait()
-	vs, err := p.host.VolumeList(ctx, client.VolumeListOptions{Filters: labFilter(name)})
+	vs, err := p.host.VolumeList(ctx, client.VolumeListOptions{Filters: filter})
 	if err != nil {
 		errs = append(errs, fmt.Errorf("listing volumes of lab %s: %w", name, err))
 	} else {
@@ -561,7 +571,7 @@ func (p *Provider) Delete(ctx context.Context, name string) error {
 			}
 		}
 	}
-	ns, err := p.host.NetworkList(ctx, client.NetworkListOptions{Filters: labFilter(name)})
+	ns, err := p.host.NetworkList(ctx, client.NetworkListOptions{Filters: filter})
 	if err != nil {
 		errs = append(errs, fmt.Errorf("listing networks of lab %s: %w", name, err))
 	} else {
