@@ -69,7 +69,7 @@ type Info struct {
 // Lab is a running lab.
 type Lab struct {
 	Name     string
-	RunID    string // the bring-up that made it
+	RunID    string             // the bring-up that made it
 	Topology *topology.Topology // nil for a lab opened by name
 	Cluster  *provider.Cluster
 	Provider provider.Provider
