@@ -1,0 +1,83 @@
+//go:build integration
+
+package lab_test
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
+
+	"github.com/swarmlab/swarmlab/lab"
+	"github.com/swarmlab/swarmlab/lab/topology"
+)
+
+// BenchmarkUp measures `up` to a converged swarm, with images built and the
+// registry cache warm. Teardown is not timed.
+//
+//	go test -tags integration -run '^$' -bench BenchmarkUp -benchtime 3x ./lab/
+func BenchmarkUp(b *testing.B) {
+	for _, name := range []string{"swarm-3", "vote-6"} {
+		b.Run(name, func(b *testing.B) {
+			topo, _, err := topology.LoadFile(filepath.Join("..", "topologies", name+".yaml"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx := context.Background()
+			for i := 0; i < b.N; i++ {
+				l, err := lab.Up(ctx, topo, lab.Options{Name: "bench-" + name, Ephemeral: true})
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				if err := l.Down(ctx); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+			}
+		})
+	}
+}
+
+// BenchmarkNodeIdleMemory reports the memory of one idle node (its dockerd,
+// containerd and swarm agent) 10 s after the swarm converged.
+//
+//	go test -tags integration -run '^$' -bench BenchmarkNodeIdleMemory -benchtime 1x ./lab/
+func BenchmarkNodeIdleMemory(b *testing.B) {
+	topo, _, err := topology.LoadFile("../topologies/swarm-3.yaml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	l, err := lab.Up(ctx, topo, lab.Options{Name: "bench-mem", Ephemeral: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Down(ctx)
+	time.Sleep(10 * time.Second)
+	var worst float64
+	for _, n := range l.Cluster.Nodes {
+		res, err := l.Host.ContainerStats(ctx, "swarmlab-bench-mem-"+n.Name, client.ContainerStatsOptions{Stream: false})
+		if err != nil {
+			b.Fatal(err)
+		}
+		var st container.StatsResponse
+		err = json.NewDecoder(res.Body).Decode(&st)
+		res.Body.Close()
+		if err != nil {
+			b.Fatal(err)
+		}
+		// As `docker stats` shows it: usage less the page cache.
+		mib := float64(st.MemoryStats.Usage-st.MemoryStats.Stats["cache"]) / (1 << 20)
+		b.Logf("node %s (%s): %.1f MiB", n.Name, n.Role, mib)
+		if mib > worst {
+			worst = mib
+		}
+	}
+	b.ReportMetric(worst, "MiB/node(max)")
+}
+
