@@ -80,4 +80,3 @@ func BenchmarkNodeIdleMemory(b *testing.B) {
 	}
 	b.ReportMetric(worst, "MiB/node(max)")
 }
-

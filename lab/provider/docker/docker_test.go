@@ -19,4 +19,3 @@ func TestFreeSubnetSkipsUsedOnes(t *testing.T) {
 		t.Fatal("found a subnet inside a used 10.0.0.0/8")
 	}
 }
-
