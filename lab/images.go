@@ -3,9 +3,11 @@ package lab
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 
 	"github.com/swarmlab/swarmlab/lab/images"
 	"github.com/swarmlab/swarmlab/lab/registry"
+	"github.com/swarmlab/swarmlab/lab/stack"
 )
 
 // LocalImage returns the host's reference for one of the lab's images
@@ -22,4 +24,49 @@ func LocalImage(ctx context.Context, l *Lab, name string) (string, error) {
 // ("team/app:v1"); nodes then pull it as "<registry>/team/app:v1".
 func PushImage(ctx context.Context, l *Lab, local, target string) error {
 	return registry.Push(ctx, l.Host, l.Cluster.Registry.Push, local, target)
+}
+
+// BuildStackImages builds the images a stack file declares (x-swarmlab),
+// pushes them into the lab registry, and returns the variables that name
+// them for the stack file (SWARMLAB_IMAGE_<NAME> = the reference nodes pull).
+func (l *Lab) BuildStackImages(ctx context.Context, stackPath string) (map[string]string, error) {
+	specs, err := stack.Images(stackPath)
+	if err != nil || len(specs) == 0 {
+		return nil, err
+	}
+	root, err := images.ModuleRoot(filepath.Dir(stackPath))
+	if err != nil {
+		return nil, err
+	}
+	env := map[string]string{}
+	for name, spec := range specs {
+		var pkgs []string
+		for _, p := range spec.Go {
+			abs := filepath.Join(filepath.Dir(stackPath), p)
+			rel, err := filepath.Rel(root, abs)
+			if err != nil {
+				return nil, err
+			}
+			pkgs = append(pkgs, "./"+filepath.ToSlash(rel))
+		}
+		ref, err := l.BuildGoImage(ctx, images.GoImage{Repo: "swarmlab/" + name, ModuleDir: root, Packages: pkgs, LDFlags: spec.LDFlags})
+		if err != nil {
+			return nil, err
+		}
+		env[stack.ImageEnv(name)] = ref
+	}
+	return env, nil
+}
+
+// BuildGoImage builds a Go image on the host and pushes it into the lab
+// registry; it returns the reference nodes pull it by.
+func (l *Lab) BuildGoImage(ctx context.Context, img images.GoImage) (string, error) {
+	local, err := images.BuildGo(ctx, l.Host, img)
+	if err != nil {
+		return "", err
+	}
+	if err := PushImage(ctx, l, local, local); err != nil {
+		return "", err
+	}
+	return l.Cluster.Registry.Pull + "/" + local, nil
 }

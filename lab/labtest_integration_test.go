@@ -5,6 +5,7 @@ package lab_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -117,8 +118,33 @@ func assertTopology(t *testing.T, l *lab.Lab) {
 	if leaders != 1 {
 		t.Errorf("%d leaders, want 1", leaders)
 	}
+	assertLoopbackOnly(t, l)
 	if st.Labels[lab.SwarmLabelIngress] != l.Info.Ingress || l.Info.Ingress == "" {
 		t.Errorf("swarm ingress label %q, preflight said %q", st.Labels[lab.SwarmLabelIngress], l.Info.Ingress)
+	}
+}
+
+// assertLoopbackOnly checks that every container of the lab carries the lab
+// and run labels and publishes ports on 127.0.0.1 only.
+func assertLoopbackOnly(t *testing.T, l *lab.Lab) {
+	t.Helper()
+	ctx := context.Background()
+	cs, err := l.Host.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: make(client.Filters).Add("label", docker.LabelLab+"="+l.Name)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cs.Items) != len(l.Cluster.Nodes)+1 {
+		t.Errorf("%d labelled containers, want %d nodes + the registry", len(cs.Items), len(l.Cluster.Nodes))
+	}
+	for _, c := range cs.Items {
+		if c.Labels[docker.LabelRun] != l.RunID {
+			t.Errorf("container %s: run label %q, want %q", c.Names[0], c.Labels[docker.LabelRun], l.RunID)
+		}
+		for _, p := range c.Ports {
+			if p.PublicPort != 0 && p.IP.String() != "127.0.0.1" {
+				t.Errorf("container %s publishes %d on %s", c.Names[0], p.PublicPort, p.IP)
+			}
+		}
 	}
 }
 
@@ -160,29 +186,48 @@ func TestUpDeploysStacks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(st.Services) != 1 || st.Services[0].Name != "web_web" || st.Services[0].Running != 2 {
-		t.Fatalf("want service web_web running on both workers, got %+v", st.Services)
+	running := map[string]uint64{}
+	for _, s := range st.Services {
+		running[s.Name] = s.Running
 	}
-	// Host-mode ports answer on the nodes that run a task (the workers).
+	if running["web_web"] != 2 || running["web_echo"] != 2 {
+		t.Fatalf("want web_web and web_echo running 2 tasks each, got %+v", st.Services)
+	}
+	// Host-mode ports answer on the nodes that run a task (the workers);
+	// echo is the image the lab built from Go source, tagged "test".
 	for _, name := range []string{"w1", "w2"} {
 		n, _ := l.Cluster.Node(name)
-		url := "http://" + n.Addr + ":8080/"
-		_, err := wait.For(context.Background(), "nginx to answer at "+url, 30*time.Second, 250*time.Millisecond,
-			func(ctx context.Context) wait.Result {
-				resp, err := http.Get(url)
-				if err != nil {
-					return wait.Continue("%v", err)
-				}
-				resp.Body.Close()
-				if resp.StatusCode != 200 {
-					return wait.Continue("HTTP %d", resp.StatusCode)
-				}
-				return wait.Done("HTTP 200")
-			})
-		if err != nil {
-			t.Error(err)
+		for _, url := range []string{"http://" + n.Addr + ":8080/", "http://" + n.Addr + ":8081/"} {
+			body := httpOK(t, url)
+			if strings.HasSuffix(url, ":8081/") && !strings.Contains(body, `"version":"test"`) {
+				t.Errorf("%s answered %q, want the echo app built by the lab", url, body)
+			}
 		}
 	}
+}
+
+// httpOK waits until url answers 200 and returns the body.
+func httpOK(t *testing.T, url string) string {
+	t.Helper()
+	var body string
+	_, err := wait.For(context.Background(), "HTTP 200 from "+url, 30*time.Second, 250*time.Millisecond,
+		func(ctx context.Context) wait.Result {
+			resp, err := http.Get(url)
+			if err != nil {
+				return wait.Continue("%v", err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != 200 {
+				return wait.Continue("HTTP %d", resp.StatusCode)
+			}
+			body = string(b)
+			return wait.Done("HTTP 200")
+		})
+	if err != nil {
+		t.Error(err)
+	}
+	return body
 }
 
 func TestUpVote6(t *testing.T) {

@@ -317,7 +317,15 @@ func (l *Lab) deployStacks(ctx context.Context) error {
 		return err
 	}
 	for i, s := range l.Topology.Stacks {
-		cfg, err := stack.Load(l.Topology.StackPath(i), l.StackEnv())
+		env := l.StackEnv()
+		imgs, err := l.BuildStackImages(ctx, l.Topology.StackPath(i))
+		if err != nil {
+			return err
+		}
+		for k, v := range imgs {
+			env[k] = v
+		}
+		cfg, err := stack.Load(l.Topology.StackPath(i), env)
 		if err != nil {
 			return err
 		}
