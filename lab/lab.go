@@ -191,7 +191,7 @@ func Down(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	return p.Delete(ctx, name)
+	return errors.Join(p.Delete(ctx, name), removeState(name))
 }
 
 // DownAll removes every lab, and the registry cache they share.
@@ -218,7 +218,7 @@ func DownAll(ctx context.Context) ([]string, error) {
 func (l *Lab) Down(ctx context.Context) error {
 	l.closeClients()
 	untrack(l.Name)
-	return l.Provider.Delete(ctx, l.Name)
+	return errors.Join(l.Provider.Delete(ctx, l.Name), removeState(l.Name))
 }
 
 // Refresh re-reads the lab's nodes from its provider.

@@ -65,7 +65,11 @@ func Up(ctx context.Context, t *topology.Topology, opts Options) (l *Lab, err er
 		defer cancel()
 		l.closeClients()
 		untrack(l.Name)
-		if derr := p.DeleteRun(cctx, l.Name, l.RunID); derr != nil {
+		derr := p.DeleteRun(cctx, l.Name, l.RunID)
+		if l.Cluster != nil { // the name was ours: so is its state
+			derr = errors.Join(derr, removeState(l.Name))
+		}
+		if derr != nil {
 			fmt.Fprintf(out, "cleaning up lab %s: %v\n", l.Name, derr)
 		}
 	}
@@ -322,7 +326,14 @@ func (l *Lab) deployStacks(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		secrets, err := l.GenerateStackSecrets(ctx, l.Topology.StackPath(i))
+		if err != nil {
+			return err
+		}
 		for k, v := range imgs {
+			env[k] = v
+		}
+		for k, v := range secrets {
 			env[k] = v
 		}
 		cfg, err := stack.Load(l.Topology.StackPath(i), env)

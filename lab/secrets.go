@@ -1,0 +1,125 @@
+package lab
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/swarmlab/swarmlab/lab/stack"
+)
+
+// StateDir holds what the lab keeps on the host for one lab: the secrets
+// it generated for its stacks. Down removes it.
+func StateDir(name string) string {
+	base, err := os.UserCacheDir()
+	if err != nil {
+		base = os.TempDir()
+	}
+	return filepath.Join(base, "swarmlab", "labs", name)
+}
+
+// SecretPath is where the lab keeps the generated secret name.
+func (l *Lab) SecretPath(name string) string {
+	return filepath.Join(StateDir(l.Name), "secrets", name)
+}
+
+// GenerateStackSecrets makes the secrets a stack file asks for (x-swarmlab)
+// once per lab, and returns the variables naming their files. A secret that
+// exists is kept: a database initialised with a password must keep it.
+func (l *Lab) GenerateStackSecrets(ctx context.Context, stackPath string) (map[string]string, error) {
+	specs, err := stack.Secrets(stackPath)
+	if err != nil || len(specs) == 0 {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Dir(l.SecretPath("x")), 0o700); err != nil {
+		return nil, err
+	}
+	env := map[string]string{}
+	for name, spec := range specs {
+		path := l.SecretPath(name)
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			var data []byte
+			switch spec.Generate {
+			case "password":
+				data, err = password()
+			case "tls":
+				data, err = l.selfSignedPEM()
+			}
+			if err != nil {
+				return nil, fmt.Errorf("generating secret %s: %w", name, err)
+			}
+			if err := os.WriteFile(path, data, 0o600); err != nil {
+				return nil, err
+			}
+		}
+		env[stack.SecretEnv(name)] = path
+	}
+	return env, nil
+}
+
+func password() ([]byte, error) {
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		return nil, err
+	}
+	return []byte(base64.RawURLEncoding.EncodeToString(b)), nil
+}
+
+// selfSignedPEM makes a certificate for the lab's nodes (names and
+// addresses) and localhost, followed by its key: the PEM bundle HAProxy's
+// `crt` takes.
+func (l *Lab) selfSignedPEM() ([]byte, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
+	if err != nil {
+		return nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{CommonName: "swarmlab " + l.Name, Organization: []string{"swarmlab"}},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(90 * 24 * time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		DNSNames:              []string{"localhost"},
+		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
+	}
+	for _, n := range l.Cluster.Nodes {
+		tmpl.DNSNames = append(tmpl.DNSNames, n.Name)
+		if ip := net.ParseIP(n.Addr); ip != nil {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return nil, err
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return nil, err
+	}
+	out := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	return append(out, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})...), nil
+}
+
+// removeState deletes the lab's host-side state.
+func removeState(name string) error {
+	return os.RemoveAll(StateDir(name))
+}
