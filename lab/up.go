@@ -300,12 +300,19 @@ func (l *Lab) formSwarm(ctx context.Context) error {
 }
 
 // StackEnv is what a stack file may interpolate: ${SWARMLAB_REGISTRY} (the
-// registry nodes pull from), ${SWARMLAB_INGRESS} and ${SWARMLAB_LAB}.
+// registry nodes pull from), ${SWARMLAB_INGRESS}, ${SWARMLAB_PUBLISH_MODE}
+// (the port mode that answers here: ingress with the routing mesh, host
+// without) and ${SWARMLAB_LAB}.
 func (l *Lab) StackEnv() map[string]string {
+	mode := "host"
+	if l.Info.Ingress == RoutingMesh {
+		mode = "ingress"
+	}
 	return map[string]string{
-		"SWARMLAB_REGISTRY": l.Cluster.Registry.Pull,
-		"SWARMLAB_INGRESS":  l.Info.Ingress,
-		"SWARMLAB_LAB":      l.Name,
+		"SWARMLAB_REGISTRY":     l.Cluster.Registry.Pull,
+		"SWARMLAB_INGRESS":      l.Info.Ingress,
+		"SWARMLAB_PUBLISH_MODE": mode,
+		"SWARMLAB_LAB":          l.Name,
 	}
 }
 

@@ -79,7 +79,7 @@ func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "\nIngress:  %s (%s)\n", l.Info.Ingress, l.Info.IngressWhy)
 	fmt.Fprintf(stdout, "API:      host %s, nodes %s\n", l.Info.HostAPI, apiSummary(l.Info.NodeAPI))
 	fmt.Fprintf(stdout, "Registry: %s for nodes (docker.io mirror), %s from this host\n", l.Cluster.Registry.Pull, l.Cluster.Registry.Push)
-	printPublished(stdout, l, st)
+	printPublished(ctx, stdout, l)
 	fmt.Fprintf(stdout, "\nDrive it with the docker CLI:\n  export DOCKER_HOST=%s\n  # or: eval \"$(scripts/swarmlab env %s)\"\n", l.DockerHost(), l.Name)
 	fmt.Fprintf(stdout, "Tear it down:\n  scripts/swarmlab down %s\n", l.Name)
 	return nil
@@ -140,39 +140,22 @@ func labelString(m map[string]string) string {
 	return strings.Join(parts, ",")
 }
 
-func printPublished(w io.Writer, l *lab.Lab, st *swarm.Status) {
-	var lines []string
-	for _, s := range st.Services {
-		for _, p := range s.Ports {
-			lines = append(lines, fmt.Sprintf("  %s: %s", s.Name, strings.Join(URLs(l, s.Name, p), " ")))
-		}
+func printPublished(ctx context.Context, w io.Writer, l *lab.Lab) {
+	eps, err := l.Endpoints(ctx)
+	if err != nil {
+		fmt.Fprintf(w, "Published: unknown (%v)\n", err)
+		return
 	}
-	if len(lines) == 0 {
+	if len(eps) == 0 {
 		fmt.Fprintln(w, "Published: nothing yet")
 		return
 	}
 	fmt.Fprintln(w, "Published:")
-	for _, line := range lines {
-		fmt.Fprintln(w, line)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, e := range eps {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", e.Name, e.URL, e.Service)
 	}
-}
-
-// URLs says where a published port answers: on every node for the routing
-// mesh, or on the nodes running a task for host mode.
-func URLs(l *lab.Lab, service, port string) []string {
-	// port is "*:8080->80/tcp" or "host:8080->80/tcp"
-	mode, rest, _ := strings.Cut(port, ":")
-	published, _, _ := strings.Cut(rest, "->")
-	var urls []string
-	for _, n := range l.Cluster.Nodes {
-		if mode == "*" || mode == "host" {
-			urls = append(urls, fmt.Sprintf("http://%s:%s", n.Addr, published))
-		}
-		if mode == "*" && l.Info.Ingress == lab.EdgeProxy {
-			break
-		}
-	}
-	return urls
+	tw.Flush()
 }
 
 func cmdDown(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -273,6 +256,7 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return swarmErr
 	}
 	fmt.Fprintf(stdout, "\nLeader: %s   Ingress: %s\n", st.Leader, l.Info.Ingress)
+	printPublished(ctx, stdout, l)
 	if len(st.Services) == 0 {
 		fmt.Fprintln(stdout, "\nNo services.")
 		return nil
