@@ -9,6 +9,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"sort"
 	"strings"
@@ -23,23 +24,37 @@ type event struct {
 }
 
 func main() {
-	var passed, failed, skipped int
-	var failures, skips []string
-	badInput := false
+	var inputs []io.Reader
 	for _, path := range os.Args[1:] {
 		f, err := os.Open(path)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "testsum:", err)
 			os.Exit(1)
 		}
+		defer f.Close()
+		inputs = append(inputs, f)
+	}
+	if !summarize(os.Stdout, inputs...) {
+		os.Exit(1)
+	}
+}
+
+// summarize prints the summary of the go test -json streams and reports
+// whether the run is good: something passed, nothing failed, and every line
+// was a test event (a build error is not).
+func summarize(w io.Writer, inputs ...io.Reader) bool {
+	var passed, failed, skipped int
+	var failures, skips []string
+	badInput := false
+	for _, in := range inputs {
 		output := map[string]*strings.Builder{}
-		sc := bufio.NewScanner(f)
+		sc := bufio.NewScanner(in)
 		sc.Buffer(make([]byte, 1<<20), 1<<24)
 		for sc.Scan() {
 			var e event
 			if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
 				// Build errors and the like are printed as plain text.
-				fmt.Println(sc.Text())
+				fmt.Fprintln(w, sc.Text())
 				badInput = true
 				continue
 			}
@@ -52,9 +67,9 @@ func main() {
 				output[key].WriteString(e.Output)
 			case "pass", "fail", "skip":
 				if e.Test == "" { // the package's own line
-					fmt.Printf("%-4s %s (%.1fs)\n", strings.ToUpper(e.Action), e.Package, e.Elapsed)
+					fmt.Fprintf(w, "%-4s %s (%.1fs)\n", strings.ToUpper(e.Action), e.Package, e.Elapsed)
 					if e.Action == "fail" && output[key] != nil {
-						fmt.Print(indent(output[key].String()))
+						fmt.Fprint(w, indent(output[key].String()))
 					}
 					continue
 				}
@@ -70,22 +85,19 @@ func main() {
 				}
 			}
 		}
-		f.Close()
 	}
 	for _, f := range failures {
-		fmt.Print(f)
+		fmt.Fprint(w, f)
 	}
 	if len(skips) > 0 {
 		sort.Strings(skips)
-		fmt.Println("Skipped (not passed):")
+		fmt.Fprintln(w, "Skipped (not passed):")
 		for _, s := range skips {
-			fmt.Println("  " + s)
+			fmt.Fprintln(w, "  "+s)
 		}
 	}
-	fmt.Printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped)
-	if failed > 0 || passed == 0 || badInput {
-		os.Exit(1)
-	}
+	fmt.Fprintf(w, "%d passed, %d failed, %d skipped\n", passed, failed, skipped)
+	return failed == 0 && passed > 0 && !badInput
 }
 
 func text(b *strings.Builder) string {

@@ -1,0 +1,57 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+const stream = `{"Action":"run","Package":"p","Test":"TestA"}
+{"Action":"output","Package":"p","Test":"TestA","Output":"ok\n"}
+{"Action":"pass","Package":"p","Test":"TestA"}
+{"Action":"run","Package":"p","Test":"TestB"}
+{"Action":"output","Package":"p","Test":"TestB","Output":"=== RUN   TestB\n"}
+{"Action":"output","Package":"p","Test":"TestB","Output":"    b_test.go:9: no IPVS on this kernel\n"}
+{"Action":"skip","Package":"p","Test":"TestB"}
+{"Action":"pass","Package":"p","Elapsed":1.5}
+`
+
+func TestSummaryCountsAndNamesSkips(t *testing.T) {
+	var out bytes.Buffer
+	if !summarize(&out, strings.NewReader(stream)) {
+		t.Fatalf("a passing run was judged bad:\n%s", out.String())
+	}
+	got := out.String()
+	for _, want := range []string{"PASS p (1.5s)", "Skipped (not passed):", "p TestB: b_test.go:9: no IPVS on this kernel", "1 passed, 0 failed, 1 skipped\n"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("summary lacks %q:\n%s", want, got)
+		}
+	}
+	if !strings.HasSuffix(got, "1 passed, 0 failed, 1 skipped\n") {
+		t.Errorf("the closing line is not last:\n%s", got)
+	}
+}
+
+func TestFailureAndBuildErrorAreBad(t *testing.T) {
+	fail := `{"Action":"output","Package":"p","Test":"TestC","Output":"boom\n"}
+{"Action":"fail","Package":"p","Test":"TestC"}
+`
+	var out bytes.Buffer
+	if summarize(&out, strings.NewReader(stream), strings.NewReader(fail)) {
+		t.Error("a failed test was judged good")
+	}
+	if !strings.Contains(out.String(), "--- FAIL p TestC\n    boom") {
+		t.Errorf("failure output missing:\n%s", out.String())
+	}
+	out.Reset()
+	if summarize(&out, strings.NewReader("# p\n./x.go:1: syntax error\n"+stream)) {
+		t.Error("a build error was judged good")
+	}
+}
+
+func TestNoTestIsBad(t *testing.T) {
+	var out bytes.Buffer
+	if summarize(&out, strings.NewReader(`{"Action":"skip","Package":"p","Elapsed":0}`+"\n")) {
+		t.Error("a run with no test was judged good")
+	}
+}
