@@ -45,7 +45,7 @@ func main() {
 func summarize(w io.Writer, inputs ...io.Reader) bool {
 	var passed, failed, skipped int
 	var failures, skips []string
-	badInput := false
+	badInput, pkgFailed := false, false
 	for _, in := range inputs {
 		output := map[string]*strings.Builder{}
 		sc := bufio.NewScanner(in)
@@ -60,6 +60,8 @@ func summarize(w io.Writer, inputs ...io.Reader) bool {
 			}
 			key := e.Package + " " + e.Test
 			switch e.Action {
+			case "build-output":
+				fmt.Fprint(w, e.Output)
 			case "output":
 				if output[key] == nil {
 					output[key] = &strings.Builder{}
@@ -67,6 +69,9 @@ func summarize(w io.Writer, inputs ...io.Reader) bool {
 				output[key].WriteString(e.Output)
 			case "pass", "fail", "skip":
 				if e.Test == "" { // the package's own line
+					// A package can fail with no failed test: a build
+					// error, a panic outside tests, a timeout.
+					pkgFailed = pkgFailed || e.Action == "fail"
 					fmt.Fprintf(w, "%-4s %s (%.1fs)\n", strings.ToUpper(e.Action), e.Package, e.Elapsed)
 					if e.Action == "fail" && output[key] != nil {
 						fmt.Fprint(w, indent(output[key].String()))
@@ -97,7 +102,7 @@ func summarize(w io.Writer, inputs ...io.Reader) bool {
 		}
 	}
 	fmt.Fprintf(w, "%d passed, %d failed, %d skipped\n", passed, failed, skipped)
-	return failed == 0 && passed > 0 && !badInput
+	return failed == 0 && !pkgFailed && passed > 0 && !badInput
 }
 
 func text(b *strings.Builder) string {

@@ -55,3 +55,16 @@ func TestNoTestIsBad(t *testing.T) {
 		t.Error("a run with no test was judged good")
 	}
 }
+
+func TestPackageFailureWithoutTestsIsBad(t *testing.T) {
+	build := `{"ImportPath":"q","Action":"build-output","Output":"q/x.go:3:1: syntax error\n"}
+{"Action":"fail","Package":"q","Elapsed":0,"FailedBuild":"q"}
+`
+	var out bytes.Buffer
+	if summarize(&out, strings.NewReader(stream), strings.NewReader(build)) {
+		t.Errorf("a package that failed to build was judged good:\n%s", out.String())
+	}
+	if !strings.Contains(out.String(), "syntax error") {
+		t.Errorf("build output not shown:\n%s", out.String())
+	}
+}
