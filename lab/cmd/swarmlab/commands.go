@@ -211,21 +211,27 @@ func labName(ctx context.Context, given string) (string, error) {
 	}
 }
 
-func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("status", flag.ContinueOnError)
-	asJSON := fs.Bool("json", false, "print JSON")
+// openLab parses a command that takes an optional lab NAME and opens the
+// lab: the one named, or the only one.
+func openLab(ctx context.Context, fs *flag.FlagSet, args []string) (*lab.Lab, error) {
 	pos, err := parse(fs, args)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := atMost(pos, 1, "one lab name"); err != nil {
-		return err
+		return nil, err
 	}
 	name, err := labName(ctx, first(pos))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	l, err := lab.Open(ctx, name)
+	return lab.Open(ctx, name)
+}
+
+func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("status", flag.ContinueOnError)
+	asJSON := fs.Bool("json", false, "print JSON")
+	l, err := openLab(ctx, fs, args)
 	if err != nil {
 		return err
 	}
@@ -271,19 +277,7 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 }
 
 func cmdEnv(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("env", flag.ContinueOnError)
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := atMost(pos, 1, "one lab name"); err != nil {
-		return err
-	}
-	name, err := labName(ctx, first(pos))
-	if err != nil {
-		return err
-	}
-	l, err := lab.Open(ctx, name)
+	l, err := openLab(ctx, flag.NewFlagSet("env", flag.ContinueOnError), args)
 	if err != nil {
 		return err
 	}
