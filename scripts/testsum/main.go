@@ -72,7 +72,11 @@ func summarize(w io.Writer, inputs ...io.Reader) bool {
 					// A package can fail with no failed test: a build
 					// error, a panic outside tests, a timeout.
 					pkgFailed = pkgFailed || e.Action == "fail"
-					fmt.Fprintf(w, "%-4s %s (%.1fs)\n", strings.ToUpper(e.Action), e.Package, e.Elapsed)
+					verdict := strings.ToUpper(e.Action)
+					if e.Action == "skip" {
+						verdict = "----" // go test's word for "no test files"
+					}
+					fmt.Fprintf(w, "%-4s %s (%.1fs)\n", verdict, e.Package, e.Elapsed)
 					if e.Action == "fail" && output[key] != nil {
 						fmt.Fprint(w, indent(output[key].String()))
 					}
