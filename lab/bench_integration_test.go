@@ -5,7 +5,6 @@ package lab_test
 import (
 	"context"
 	"encoding/json"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -13,7 +12,6 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/swarmlab/swarmlab/lab"
-	"github.com/swarmlab/swarmlab/lab/topology"
 )
 
 // BenchmarkUp measures `up` to a converged swarm, with images built and the
@@ -23,10 +21,7 @@ import (
 func BenchmarkUp(b *testing.B) {
 	for _, name := range []string{"swarm-3", "vote-6"} {
 		b.Run(name, func(b *testing.B) {
-			topo, _, err := topology.LoadFile(filepath.Join("..", "topologies", name+".yaml"))
-			if err != nil {
-				b.Fatal(err)
-			}
+			topo := shipped(b, name)
 			ctx := context.Background()
 			for i := 0; i < b.N; i++ {
 				l, err := lab.Up(ctx, topo, lab.Options{Name: "bench-" + name, Ephemeral: true})
@@ -48,12 +43,8 @@ func BenchmarkUp(b *testing.B) {
 //
 //	go test -tags integration -run '^$' -bench BenchmarkNodeIdleMemory -benchtime 1x ./lab/
 func BenchmarkNodeIdleMemory(b *testing.B) {
-	topo, _, err := topology.LoadFile("../topologies/swarm-3.yaml")
-	if err != nil {
-		b.Fatal(err)
-	}
 	ctx := context.Background()
-	l, err := lab.Up(ctx, topo, lab.Options{Name: "bench-mem", Ephemeral: true})
+	l, err := lab.Up(ctx, shipped(b, "swarm-3"), lab.Options{Name: "bench-mem", Ephemeral: true})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -14,7 +14,6 @@ import (
 
 	"github.com/swarmlab/swarmlab/lab"
 	"github.com/swarmlab/swarmlab/lab/provider/docker"
-	"github.com/swarmlab/swarmlab/lab/topology"
 	"github.com/swarmlab/swarmlab/lab/wait"
 )
 
@@ -27,12 +26,8 @@ func TestHelperProcess(t *testing.T) {
 	if mode == "" {
 		t.Skip("runs only as a child of the cleanup tests")
 	}
-	topo, _, err := topology.LoadFile("../topologies/swarm-3.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
 	name := os.Getenv("SWARMLAB_HELPER_LAB")
-	l, err := lab.Up(context.Background(), topo, lab.Options{Name: name, Ephemeral: true})
+	l, err := lab.Up(context.Background(), shipped(t, "swarm-3"), lab.Options{Name: name, Ephemeral: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,13 +27,14 @@ import (
 // when the test ends, passes, fails or panics.
 func upLab(t *testing.T, name, as string) *lab.Lab {
 	t.Helper()
-	path := filepath.Join("..", "topologies", name+".yaml")
+	var topo *topology.Topology
 	if strings.Contains(name, "/") {
-		path = name
-	}
-	topo, _, err := topology.LoadFile(path)
-	if err != nil {
-		t.Fatal(err)
+		var err error
+		if topo, _, err = topology.LoadFile(name); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		topo = shipped(t, name)
 	}
 	ctx := context.Background()
 	l, err := lab.Up(ctx, topo, lab.Options{Name: as, Ephemeral: true, Out: testWriter{t}})
@@ -48,6 +49,19 @@ func upLab(t *testing.T, name, as string) *lab.Lab {
 	})
 	t.Logf("%s up in %s (ingress %s, API host %s nodes %v)", as, l.BringUp.Total, l.Info.Ingress, l.Info.HostAPI, l.Info.NodeAPI)
 	return l
+}
+
+// shipped loads a topology from topologies/ without its stacks: these tests
+// are about the lab; the apps a topology deploys are tested with their own
+// packages.
+func shipped(tb testing.TB, name string) *topology.Topology {
+	tb.Helper()
+	topo, _, err := topology.LoadFile(filepath.Join("..", "topologies", name+".yaml"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	topo.Stacks = nil
+	return topo
 }
 
 type testWriter struct{ t *testing.T }
@@ -153,11 +167,7 @@ func TestUpSwarm3(t *testing.T) {
 	assertTopology(t, l)
 
 	t.Run("a second up with the same name fails and changes nothing", func(t *testing.T) {
-		topo, _, err := topology.LoadFile("../topologies/swarm-3.yaml")
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, err = lab.Up(context.Background(), topo, lab.Options{Name: l.Name, Ephemeral: true})
+		_, err := lab.Up(context.Background(), shipped(t, "swarm-3"), lab.Options{Name: l.Name, Ephemeral: true})
 		if err == nil || !strings.Contains(err.Error(), "already running") {
 			t.Fatalf("want an 'already running' error, got %v", err)
 		}
@@ -264,14 +274,10 @@ func TestTwoLabsSideBySide(t *testing.T) {
 }
 
 func TestFailedBringUpLeavesNothing(t *testing.T) {
-	topo, _, err := topology.LoadFile("../topologies/swarm-3.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
 	// The bring-up is cut short while nodes start; Up must remove what it made.
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	_, err = lab.Up(ctx, topo, lab.Options{Name: "it-cancelled", Ephemeral: true})
+	_, err := lab.Up(ctx, shipped(t, "swarm-3"), lab.Options{Name: "it-cancelled", Ephemeral: true})
 	if err == nil {
 		lab.Down(context.Background(), "it-cancelled")
 		t.Skip("bring-up finished within 3 s; nothing was interrupted")

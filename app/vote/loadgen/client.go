@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"strings"
 	"strconv"
 	"time"
 )
@@ -37,7 +38,7 @@ func newVoteConn(base string) (*voteConn, error) {
 	if u.Port() == "" {
 		addr = net.JoinHostPort(u.Hostname(), "80")
 	}
-	return &voteConn{addr: addr, host: u.Host, path: u.Path + "/api/vote"}, nil
+	return &voteConn{addr: addr, host: u.Host, path: strings.TrimSuffix(u.Path, "/") + "/api/vote"}, nil
 }
 
 var errBadResponse = errors.New("malformed HTTP response")
