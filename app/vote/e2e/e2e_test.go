@@ -14,11 +14,11 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/swarmlab/swarmlab/app/vote/internal/frontend"
-	"github.com/swarmlab/swarmlab/app/vote/loadgen"
 	"github.com/swarmlab/swarmlab/app/vote/internal/results"
 	"github.com/swarmlab/swarmlab/app/vote/internal/store"
 	"github.com/swarmlab/swarmlab/app/vote/internal/testenv"
 	"github.com/swarmlab/swarmlab/app/vote/internal/worker"
+	"github.com/swarmlab/swarmlab/app/vote/loadgen"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }

@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"strings"
 	"strconv"
+	"strings"
 	"time"
 )
 

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/swarmlab/swarmlab/app/vote/internal/env"
-	"github.com/swarmlab/swarmlab/app/vote/loadgen"
 	"github.com/swarmlab/swarmlab/app/vote/internal/svc"
+	"github.com/swarmlab/swarmlab/app/vote/loadgen"
 )
 
 func main() {
