@@ -80,6 +80,9 @@ func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "API:      host %s, nodes %s\n", l.Info.HostAPI, apiSummary(l.Info.NodeAPI))
 	fmt.Fprintf(stdout, "Registry: %s for nodes (docker.io mirror), %s from this host\n", l.Cluster.Registry.Pull, l.Cluster.Registry.Push)
 	printPublished(ctx, stdout, l)
+	if dir := filepath.Join(lab.StateDir(l.Name), "secrets"); exists(dir) {
+		fmt.Fprintf(stdout, "Secrets:  %s (generated for the stacks)\n", dir)
+	}
 	fmt.Fprintf(stdout, "\nDrive it with the docker CLI:\n  export DOCKER_HOST=%s\n  # or: eval \"$(scripts/swarmlab env %s)\"\n", l.DockerHost(), l.Name)
 	fmt.Fprintf(stdout, "Tear it down:\n  scripts/swarmlab down %s\n", l.Name)
 	return nil
@@ -351,4 +354,9 @@ func first(s []string) string {
 		return ""
 	}
 	return s[0]
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
