@@ -1,0 +1,53 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/moby/moby/api/types/swarm"
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/swarmlab/swarmlab/lab/provider"
+)
+
+var _ = Describe("Failover", Label("failover"), func() {
+	BeforeEach(func(ctx SpecContext) {
+		requireWorkers(2)
+		sut.expectWhole(ctx)
+	}, NodeTimeout(cleanupTimeout))
+
+	It(fmt.Sprintf("runs a killed worker's tasks on the survivors while the app keeps answering (at most %d requests fail), and uses the worker again once it is back", maxFailedInFlight), func(ctx SpecContext) {
+		w := sut.busiestWorker(ctx, echoService)
+		traffic := sut.startTraffic()
+		DeferCleanup(func(ctx context.Context) { sut.restore(ctx) }, NodeTimeout(cleanupTimeout))
+
+		f := beginFault(ctx, "kill node "+w, traffic)
+		sut.do(ctx, w, provider.Kill)
+		waitFor(ctx, "the managers to mark "+w+" Down", heartbeatScaled(nodeDownTimeout), sut.nodeIs(w, swarm.NodeStateDown))
+		f.detected("node Down")
+		waitFor(ctx, fmt.Sprintf("%s to run %d tasks, none on %s", echoService, echoReplicas, w), heartbeatScaled(rescheduleTimeout),
+			sut.tasksRunning(echoService, echoReplicas, placement{avoid: w}))
+		f.recovered(fmt.Sprintf("%d/%d running on the survivors", echoReplicas, echoReplicas))
+		waitFor(ctx, "the edge to answer from every running task", edgeTimeout, sut.edgeServesAll())
+		sum := f.end(ctx)
+		whole := time.Now()
+		By("checking the app kept answering through the edge")
+		Expect(sum.Requests-sum.Failed).To(BeNumerically(">", 0), "no request succeeded through the edge after the kill: %s", sum)
+		Expect(sum.Failed).To(BeNumerically("<=", maxFailedInFlight), "requests failed through the edge from the kill until the survivors answered: %s", sum)
+
+		back := beginFault(ctx, "start node "+w+" again, then force-update "+echoService, traffic)
+		sut.do(ctx, w, provider.Start)
+		waitFor(ctx, w+" to be Ready", nodeReadyTimeout, sut.nodeIs(w, swarm.NodeStateReady))
+		back.detected("node Ready")
+		sut.forceUpdate(ctx, echoService)
+		waitFor(ctx, fmt.Sprintf("%s to run %d tasks, some on %s", echoService, echoReplicas, w), convergeTimeout,
+			sut.tasksRunning(echoService, echoReplicas, placement{use: w}))
+		back.recovered("tasks on " + w + " again")
+		back.end(ctx)
+
+		By("checking that nothing failed once the survivors had taken over, through the worker's return")
+		expectNoFailures(traffic.Since(whole), "after the edge answered from the survivors")
+	}, SpecTimeout(specTimeout))
+})

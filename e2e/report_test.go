@@ -1,0 +1,458 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/moby/moby/api/pkg/stdcopy"
+	"github.com/moby/moby/client"
+	. "github.com/onsi/ginkgo/v2"
+	"github.com/onsi/ginkgo/v2/reporters"
+	"github.com/onsi/ginkgo/v2/types"
+
+	"github.com/swarmlab/swarmlab/lab/probe"
+)
+
+// Every run writes, into its own directory under the report directory:
+//   junit.xml    Ginkgo's JUnit report
+//   report.json  what the run measured (runReport)
+//   failed/<spec>/  on a failed spec: each node's dockerd log, each service's
+//                logs, the swarm's status and HAProxy's stats
+
+// runReport is report.json.
+type runReport struct {
+	Topology     string         `json:"topology"`
+	TopologyFile string         `json:"topologyFile,omitempty"`
+	Lab          string         `json:"lab,omitempty"`
+	Kept         bool           `json:"kept"`
+	Started      time.Time      `json:"started"`
+	Seconds      float64        `json:"seconds"`
+	Succeeded    bool           `json:"succeeded"`
+	DryRun       bool           `json:"dryRun,omitempty"`
+	Seed         int64          `json:"seed"`
+	LabelFilter  string         `json:"labelFilter,omitempty"`
+	Counts       map[string]int `json:"counts"`
+	BringUp      *bringUpReport `json:"bringUp,omitempty"`
+	APIVersions  *apiReport     `json:"apiVersions,omitempty"`
+	Ingress      *ingressReport `json:"ingress,omitempty"`
+	Variants     []variant      `json:"variants,omitempty"`
+	Specs        []specReport   `json:"specs"`
+	// Problems are failures outside specs: bring-up, teardown, leftovers.
+	Problems []string `json:"problems,omitempty"`
+}
+
+type bringUpReport struct {
+	Seconds float64   `json:"seconds"`
+	Steps   []seconds `json:"steps"`
+	// StackSeconds is how long the e2e stack took to build, deploy and
+	// answer through the edge, after Up.
+	StackSeconds float64 `json:"e2eStackSeconds"`
+	// FirstAttemptFailed is why the first bring-up failed, when the
+	// suite had to try twice.
+	FirstAttemptFailed string `json:"firstAttemptFailed,omitempty"`
+}
+
+type apiReport struct {
+	Host  string            `json:"host"`
+	Nodes map[string]string `json:"nodes"`
+}
+
+type ingressReport struct {
+	Mode string `json:"mode"`
+	Why  string `json:"why"`
+}
+
+// variant is one way of checking a promise that only some machines can
+// run (the routing mesh needs IPVS): whether it ran here, and why not.
+type variant struct {
+	Name  string `json:"name"`
+	Spec  string `json:"spec"`
+	Ran   bool   `json:"ran"`
+	State string `json:"state"`
+	Why   string `json:"why,omitempty"`
+}
+
+type seconds struct {
+	Name    string  `json:"name"`
+	Seconds float64 `json:"seconds"`
+}
+
+type specReport struct {
+	Name    string   `json:"name"`
+	Labels  []string `json:"labels,omitempty"`
+	State   string   `json:"state"`
+	Seconds float64  `json:"seconds"`
+	// Reason says why a spec was skipped, or how it failed.
+	Reason string `json:"reason,omitempty"`
+	*specRecord
+}
+
+// specRecord is what one spec measured.
+type specRecord struct {
+	Timings     []seconds     `json:"timings,omitempty"`
+	Faults      []faultRecord `json:"faults,omitempty"`
+	Notes       []string      `json:"notes,omitempty"`
+	Diagnostics string        `json:"diagnostics,omitempty"`
+}
+
+// faultRecord is one fault: how long the swarm took to notice it and to
+// recover, and what the app's users saw meanwhile.
+type faultRecord struct {
+	Fault string `json:"fault"`
+	// DetectedAs says what noticing meant ("node Down"); DetectedSeconds is
+	// from the fault to then.
+	DetectedAs      string   `json:"detectedAs,omitempty"`
+	DetectedSeconds *float64 `json:"detectedSeconds,omitempty"`
+	// RecoveredAs says what recovery meant ("3/3 running elsewhere").
+	RecoveredAs      string   `json:"recoveredAs,omitempty"`
+	RecoveredSeconds *float64 `json:"recoveredSeconds,omitempty"`
+	// Requests made through the edge from the fault until recovery, and
+	// how many failed; FailedBeforeDetection counts those that failed
+	// before the swarm noticed.
+	Requests              int            `json:"requests"`
+	Failed                int            `json:"failed"`
+	FailedBeforeDetection int            `json:"failedBeforeDetection"`
+	Errors                map[string]int `json:"errors,omitempty"`
+	MaxLatencySeconds     float64        `json:"maxLatencySeconds"`
+	// EdgeRetries and EdgeRedispatches are requests HAProxy replayed,
+	// unseen by the client, over the same period; absent when the edge
+	// itself was replaced meanwhile (its counters started again).
+	EdgeRetries      *int `json:"edgeRetries,omitempty"`
+	EdgeRedispatches *int `json:"edgeRedispatches,omitempty"`
+}
+
+// run holds what the suite knows about this run.
+var run = struct {
+	sync.Mutex
+	started  time.Time
+	dir      string
+	records  map[string]*specRecord
+	bringUp  *bringUpReport
+	problems []string
+}{started: time.Now(), records: map[string]*specRecord{}}
+
+// reportDir is this run's directory: $SWARMLAB_REPORT_DIR or
+// .cache/e2e/<topology>/, then the run's start time.
+func reportDir() string {
+	run.Lock()
+	defer run.Unlock()
+	if run.dir != "" {
+		return run.dir
+	}
+	base := os.Getenv(envReportDir)
+	if base == "" {
+		base = filepath.Join(moduleRoot(), ".cache", "e2e", topologyLabel())
+	}
+	run.dir = filepath.Join(base, run.started.Format("20060102-150405"))
+	return run.dir
+}
+
+// topologyLabel names the topology even before it is loaded.
+func topologyLabel() string {
+	if sut != nil {
+		return sut.name
+	}
+	v := os.Getenv(envTopology)
+	if v == "" {
+		return defaultTopology
+	}
+	return strings.TrimSuffix(strings.TrimSuffix(filepath.Base(v), ".yaml"), ".yml")
+}
+
+// record returns the current spec's record.
+func record() *specRecord {
+	key := CurrentSpecReport().FullText()
+	run.Lock()
+	defer run.Unlock()
+	r, ok := run.records[key]
+	if !ok {
+		r = &specRecord{}
+		run.records[key] = r
+	}
+	return r
+}
+
+func secs(d time.Duration) float64 { return math.Round(d.Seconds()*1000) / 1000 }
+
+// timing records how long something took, in the report and the spec's
+// output.
+func (r *specRecord) timing(name string, d time.Duration) {
+	AddReportEntry(name, fmt.Sprintf("%.2fs", d.Seconds()))
+	run.Lock()
+	defer run.Unlock()
+	r.Timings = append(r.Timings, seconds{Name: name, Seconds: secs(d)})
+}
+
+func (r *specRecord) note(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	AddReportEntry("note", msg)
+	run.Lock()
+	defer run.Unlock()
+	r.Notes = append(r.Notes, msg)
+}
+
+// faultRun times one fault while traffic runs through the edge.
+type faultRun struct {
+	rec      faultRecord
+	start    time.Time
+	detect   time.Time
+	traffic  *probe.Traffic
+	edge     edgeStatsNow
+	edgeURL  string
+	edgeRead bool
+}
+
+// beginFault starts the clock on a fault about to be applied.
+func beginFault(ctx context.Context, name string, traffic *probe.Traffic) *faultRun {
+	f := &faultRun{rec: faultRecord{Fault: name}, traffic: traffic}
+	if traffic != nil {
+		f.edge, f.edgeRead = sut.edgeCounters(ctx)
+		f.edgeURL = sut.statsURL
+	}
+	f.start = time.Now()
+	return f
+}
+
+// detected marks the moment the swarm noticed the fault.
+func (f *faultRun) detected(as string) time.Duration {
+	f.detect = time.Now()
+	d := f.detect.Sub(f.start)
+	f.rec.DetectedAs, f.rec.DetectedSeconds = as, ptr(secs(d))
+	return d
+}
+
+// recovered marks the moment the service was whole again.
+func (f *faultRun) recovered(as string) time.Duration {
+	d := time.Since(f.start)
+	f.rec.RecoveredAs, f.rec.RecoveredSeconds = as, ptr(secs(d))
+	return d
+}
+
+// end records the fault with the traffic from its start until now, and
+// returns that traffic.
+func (f *faultRun) end(ctx context.Context) probe.Summary {
+	var sum probe.Summary
+	if f.traffic != nil {
+		sum = f.traffic.Since(f.start)
+		f.rec.Requests, f.rec.Failed, f.rec.MaxLatencySeconds = sum.Requests, sum.Failed, secs(sum.MaxLatency)
+		if len(sum.Errors) > 0 {
+			f.rec.Errors = sum.Errors
+		}
+		if !f.detect.IsZero() {
+			f.rec.FailedBeforeDetection = f.traffic.Between(f.start, f.detect).Failed
+		}
+		after, ok := sut.edgeCounters(ctx)
+		if ok && f.edgeRead && sut.statsURL == f.edgeURL && after.Retries >= f.edge.Retries && after.Redispatches >= f.edge.Redispatches {
+			f.rec.EdgeRetries, f.rec.EdgeRedispatches = ptr(after.Retries-f.edge.Retries), ptr(after.Redispatches-f.edge.Redispatches)
+		}
+	}
+	line := f.rec.Fault
+	if f.rec.DetectedSeconds != nil {
+		line += fmt.Sprintf("; %s after %.2fs", f.rec.DetectedAs, *f.rec.DetectedSeconds)
+	}
+	if f.rec.RecoveredSeconds != nil {
+		line += fmt.Sprintf("; %s after %.2fs", f.rec.RecoveredAs, *f.rec.RecoveredSeconds)
+	}
+	if f.traffic != nil {
+		line += "; through the edge: " + sum.String()
+		if f.rec.EdgeRetries != nil {
+			line += fmt.Sprintf("; HAProxy retried %d, redispatched %d", *f.rec.EdgeRetries, *f.rec.EdgeRedispatches)
+		} else {
+			line += "; HAProxy's counters unknown (the edge was replaced)"
+		}
+	}
+	AddReportEntry("fault", line)
+	r := record()
+	run.Lock()
+	r.Faults = append(r.Faults, f.rec)
+	run.Unlock()
+	return sum
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// saveDiagnostics writes what explains a failure next to the report: each
+// node's dockerd log, each service's logs, the swarm status, HAProxy stats.
+func saveDiagnostics(ctx context.Context, spec string) string {
+	dir := filepath.Join(reportDir(), "failed", slug(spec))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err.Error()
+	}
+	write := func(name string, fill func(f *os.File) error) {
+		f, err := os.Create(filepath.Join(dir, name))
+		if err != nil {
+			return
+		}
+		defer f.Close()
+		if err := fill(f); err != nil {
+			fmt.Fprintf(f, "\n[swarmlab e2e: could not collect this: %v]\n", err)
+		}
+	}
+	sut.lab.Refresh(ctx)
+	for _, n := range sut.lab.Cluster.Nodes {
+		write("node-"+n.Name+"-dockerd.log", func(f *os.File) error {
+			return sut.lab.Provider.Logs(ctx, sut.lab.Name, n.Name, f)
+		})
+	}
+	mgr, err := sut.manager(ctx)
+	if err != nil {
+		write("services.txt", func(f *os.File) error { return err })
+	} else {
+		if svcs, err := mgr.ServiceList(ctx, client.ServiceListOptions{}); err == nil {
+			for _, s := range svcs.Items {
+				write("service-"+s.Spec.Name+".log", func(f *os.File) error {
+					lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+					defer cancel()
+					rc, err := mgr.ServiceLogs(lctx, s.ID, client.ServiceLogsOptions{ShowStdout: true, ShowStderr: true, Timestamps: true, Details: true})
+					if err != nil {
+						return err
+					}
+					defer rc.Close()
+					_, err = stdcopy.StdCopy(f, f, rc)
+					return err
+				})
+			}
+		}
+		write("swarm-status.json", func(f *os.File) error {
+			st, err := sut.lab.Status(ctx)
+			if err != nil {
+				return err
+			}
+			e := json.NewEncoder(f)
+			e.SetIndent("", "  ")
+			return e.Encode(st)
+		})
+	}
+	write("edge-stats.txt", func(f *os.File) error {
+		st, err := sut.edgeStatsRead(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(f, "HAProxy backend %s at %s: %d retries, %d redispatches\n", edgeBackend, sut.statsURL, st.Retries, st.Redispatches)
+		for _, sv := range st.Servers {
+			fmt.Fprintf(f, "%-8s %-22s %s\n", sv.Name, sv.Addr, sv.Status)
+		}
+		return nil
+	})
+	return dir
+}
+
+var nonWord = regexp.MustCompile(`[^a-z0-9]+`)
+
+func slug(s string) string {
+	s = strings.Trim(nonWord.ReplaceAllString(strings.ToLower(s), "-"), "-")
+	if len(s) > 80 {
+		s = s[:80]
+	}
+	return s
+}
+
+// writeReports writes junit.xml and report.json for the suite's report,
+// and prints where they are and every spec that did not run, with why.
+func writeReports(report Report) {
+	dir := reportDir()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: cannot write reports: %v\n", err)
+		return
+	}
+	junit := filepath.Join(dir, "junit.xml")
+	if err := reporters.GenerateJUnitReport(report, junit); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: writing %s: %v\n", junit, err)
+	}
+
+	run.Lock()
+	rr := runReport{
+		Topology: topologyLabel(), Kept: keepLab(),
+		Started: report.StartTime, Seconds: secs(report.RunTime), Succeeded: report.SuiteSucceeded,
+		Seed: report.SuiteConfig.RandomSeed, LabelFilter: report.SuiteConfig.LabelFilter,
+		DryRun: report.SuiteConfig.DryRun, Counts: map[string]int{}, BringUp: run.bringUp, Problems: run.problems,
+	}
+	records := run.records
+	run.Unlock()
+	if sut != nil {
+		rr.TopologyFile, rr.Lab = sut.topo.Source(), sut.lab.Name
+		rr.APIVersions = &apiReport{Host: sut.lab.Info.HostAPI, Nodes: sut.lab.Info.NodeAPI}
+		rr.Ingress = &ingressReport{Mode: sut.lab.Info.Ingress, Why: sut.lab.Info.IngressWhy}
+	}
+	// A Skip in BeforeAll skips the whole Ordered container, but only its
+	// first spec carries the reason: give it to the others too.
+	skipReason := map[string]string{}
+	for _, sr := range report.SpecReports {
+		if sr.State == types.SpecStateSkipped && sr.Failure.Message != "" && sr.Failure.Message != skippedInBeforeAll {
+			key := strings.Join(sr.ContainerHierarchyTexts, "/")
+			if _, ok := skipReason[key]; !ok {
+				skipReason[key] = sr.Failure.Message
+			}
+		}
+	}
+	var notRun []string
+	for _, sr := range report.SpecReports {
+		if sr.LeafNodeType != types.NodeTypeIt {
+			if sr.Failed() {
+				rr.Problems = append(rr.Problems, fmt.Sprintf("%s: %s", sr.LeafNodeType, sr.FailureMessage()))
+			}
+			continue
+		}
+		state, reason := sr.State.String(), ""
+		switch {
+		case sr.State == types.SpecStateSkipped && sr.Failure.Message == "":
+			state, reason = "not selected", "not selected by the label filter or focus"
+		case sr.State == types.SpecStateSkipped:
+			reason = sr.Failure.Message
+			if why, ok := skipReason[strings.Join(sr.ContainerHierarchyTexts, "/")]; ok && reason == skippedInBeforeAll {
+				reason = why
+			}
+		case sr.Failed():
+			reason = sr.FailureMessage()
+		}
+		rr.Counts[state]++
+		name := sr.FullText()
+		rr.Specs = append(rr.Specs, specReport{
+			Name: name, Labels: sr.Labels(), State: state, Seconds: secs(sr.RunTime),
+			Reason: reason, specRecord: records[name],
+		})
+		if sr.State != types.SpecStatePassed && !sr.Failed() {
+			notRun = append(notRun, fmt.Sprintf("%s: %s", name, reason))
+		}
+		for _, c := range sr.ContainerHierarchyTexts {
+			if v, ok := strings.CutSuffix(c, " variant"); ok {
+				ran := sr.State == types.SpecStatePassed || sr.Failed()
+				why := reason
+				if ran {
+					why = ""
+				}
+				rr.Variants = append(rr.Variants, variant{Name: v, Spec: name, Ran: ran, State: state, Why: why})
+			}
+		}
+	}
+	sort.SliceStable(rr.Specs, func(i, j int) bool { return rr.Specs[i].Name < rr.Specs[j].Name })
+
+	path := filepath.Join(dir, "report.json")
+	data, _ := json.MarshalIndent(rr, "", "  ")
+	if err := os.WriteFile(path, append(data, '\n'), 0o644); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: writing %s: %v\n", path, err)
+	}
+	fmt.Printf("\ne2e reports: %s (JSON), %s (JUnit)\n", path, junit)
+	for _, line := range notRun {
+		fmt.Printf("NOT RUN (not a pass): %s\n", line)
+	}
+}
+
+// skippedInBeforeAll is Ginkgo's reason for the specs after the first of an
+// Ordered container whose BeforeAll called Skip.
+const skippedInBeforeAll = "Spec skipped because Skip() was called in BeforeAll"
+
+func addProblem(format string, args ...any) {
+	run.Lock()
+	defer run.Unlock()
+	run.problems = append(run.problems, fmt.Sprintf(format, args...))
+}
