@@ -102,10 +102,33 @@ func Form(ctx context.Context, members []Member, opts Options) error {
 }
 
 // Configure applies each member's labels and availability, through mgr.
+// A join returns before the manager lists the new node, so it first waits
+// until every member is listed.
 func Configure(ctx context.Context, mgr client.APIClient, members []Member) error {
-	nodes, err := mgr.NodeList(ctx, client.NodeListOptions{})
+	var nodes client.NodeListResult
+	_, err := wait.For(ctx, fmt.Sprintf("all %d nodes to be listed by the manager", len(members)), JoinTimeout, PollInterval,
+		func(ctx context.Context) wait.Result {
+			var err error
+			if nodes, err = mgr.NodeList(ctx, client.NodeListOptions{}); err != nil {
+				return wait.Continue("node list: %v", err)
+			}
+			listed := map[string]bool{}
+			for _, n := range nodes.Items {
+				listed[n.Description.Hostname] = true
+			}
+			var missing []string
+			for _, m := range members {
+				if !listed[m.Name] {
+					missing = append(missing, m.Name)
+				}
+			}
+			if len(missing) > 0 {
+				return wait.Continue("not listed yet: %s", strings.Join(missing, ", "))
+			}
+			return wait.Done("all listed")
+		})
 	if err != nil {
-		return fmt.Errorf("listing swarm nodes: %w", err)
+		return err
 	}
 	byHost := map[string]swarm.Node{}
 	for _, n := range nodes.Items {
