@@ -13,6 +13,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/swarmlab/swarmlab/lab/probe"
 	"github.com/swarmlab/swarmlab/lab/provider"
 	labswarm "github.com/swarmlab/swarmlab/lab/swarm"
 	"github.com/swarmlab/swarmlab/lab/wait"
@@ -23,11 +24,15 @@ const (
 	// manager can manage: long enough for several health-check and DNS
 	// rounds.
 	withoutQuorumFor = 5 * time.Second
-	// rediscoveryTimeout bounds how long the survivor's service discovery
-	// takes to be whole again after --force-new-cluster: its network agent
-	// starts afresh and relearns the other nodes' tasks by gossip
-	// (measured ~50 s, when the edge answers 503 for want of servers).
-	rediscoveryTimeout = 4 * time.Minute
+	// After --force-new-cluster the survivor's network agent starts afresh
+	// and relearns the other nodes' tasks by gossip: the edge found them
+	// all again after ~50 s in most runs, but in one run a task stayed
+	// unknown to it until the other managers rejoined. How long that takes
+	// is measured for up to rediscoveryWindow, and reported; once the
+	// managers are back, the edge must find every task within
+	// rediscoveryTimeout.
+	rediscoveryWindow  = 2 * time.Minute
+	rediscoveryTimeout = 3 * time.Minute
 )
 
 // The survivor is the manager that runs the edge when quorum is lost, so
@@ -74,8 +79,9 @@ var _ = Describe("Quorum", Label("quorum"), Ordered, func() {
 		if first == leader {
 			waitFor(ctx, "every node to re-register with the new leader", rescheduleTimeout, reregistered(f.start, lost))
 		}
-		settle(ctx, edgeTimeout)
-		f.recovered("every service running, the edge answering")
+		settle(ctx)
+		waitFor(ctx, "the edge to answer from every running echo task", edgeTimeout, sut.edgeServesAll())
+		f.recovered("every service running, the edge answering from every task")
 		f.end(ctx)
 		if e := sut.edgeNode(); e != edgeBefore {
 			// A new leader marks Down every node whose agent has not
@@ -140,8 +146,13 @@ var _ = Describe("Quorum", Label("quorum"), Ordered, func() {
 		waitFor(ctx, survivor+" to lead and answer management calls", leaderTimeout, leaderAmong([]string{survivor}))
 		f.detected("management restored")
 		waitFor(ctx, "every node to re-register with the new leader", rescheduleTimeout, reregistered(f.start, lost))
-		settle(ctx, rediscoveryTimeout)
-		f.recovered("every service running, the edge answering")
+		settle(ctx)
+		f.recovered("every service running, the app answering through the edge")
+		if _, err := wait.For(ctx, "the edge to answer from every running echo task", rediscoveryWindow, poll, sut.edgeServesAll()); err != nil {
+			record().note("not a failure, measured: %v", err)
+		} else {
+			record().timing("the edge answers from every echo task again, after --force-new-cluster", time.Since(f.start))
+		}
 		// The traffic is reported, not asserted: a new leader reschedules
 		// the tasks of every node that has not re-registered within three
 		// heartbeats, and agents back off for up to 8 s after losing their
@@ -161,6 +172,7 @@ var _ = Describe("Quorum", Label("quorum"), Ordered, func() {
 		f.detected("joined")
 		expectTopology(ctx)
 		f.recovered("the swarm matches the topology again")
+		waitFor(ctx, "the edge to answer from every running echo task", rediscoveryTimeout, sut.edgeServesAll())
 		f.end(ctx)
 	}, SpecTimeout(specTimeout))
 })
@@ -194,13 +206,18 @@ func reregistered(since time.Time, skip []string) wait.Check {
 	})
 }
 
-// settle waits until every service runs all its tasks again and the edge,
-// wherever it now runs, answers from every echo task.
-func settle(ctx context.Context, edgeWithin time.Duration) {
+// settle waits until every service runs all its tasks again and the app
+// answers through the edge, wherever the edge now runs.
+func settle(ctx context.Context) {
 	GinkgoHelper()
 	waitFor(ctx, "every service to run all its tasks", convergeTimeout, sut.servicesConverged())
 	sut.refreshEdge(ctx)
-	waitFor(ctx, "the edge to answer from every running echo task", edgeWithin, sut.edgeServesAll())
+	waitFor(ctx, "the app to answer through the edge", edgeTimeout, func(ctx context.Context) wait.Result {
+		if s := probe.Sequence(ctx, sut.edgeURL, 5, requestTimeout); s.Failed > 0 {
+			return wait.Continue("%s", s)
+		}
+		return wait.Done("answers")
+	})
 }
 
 func (s *system) managerNames() []string {
