@@ -42,6 +42,7 @@ var _ = Describe("Vote", Label("vote"), Ordered, func() {
 		if vote == "" || results == "" {
 			Skip(fmt.Sprintf("not run on %s: needs the vote stack, which topologies/vote-6.yaml deploys", sut.name))
 		}
+		sut.expectWhole(ctx)
 	})
 
 	It("counts every acknowledged vote exactly once while its worker, a frontend node, a frontend Redis and Postgres die", func(ctx SpecContext) {
