@@ -68,6 +68,8 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	// An ephemeral lab is removed by the lab itself on Ctrl-C or SIGTERM;
 	// a kept one must outlive the process.
 	opts := lab.Options{Name: name, Ephemeral: !keepLab(), Out: GinkgoWriter}
+	// Ctrl-C still leaves a report of the specs that ended.
+	lab.OnInterrupt(writeInterruptedReport)
 	l, err := lab.Up(ctx, topo, opts)
 	var firstAttempt string
 	if err != nil && ctx.Err() == nil && !errors.Is(err, provider.ErrExists) {

@@ -138,7 +138,36 @@ var run = struct {
 	records  map[string]*specRecord
 	bringUp  *bringUpReport
 	problems []string
+	// finished holds the reports of the specs that have ended, for the
+	// report written when a signal cuts the run short.
+	finished []types.SpecReport
 }{started: time.Now(), records: map[string]*specRecord{}}
+
+// writing serialises report writers: the interrupt hook and Ginkgo's own
+// ReportAfterSuite may both run when the run is cut short.
+var writing sync.Mutex
+
+var _ = ReportAfterEach(func(sr SpecReport) {
+	run.Lock()
+	defer run.Unlock()
+	run.finished = append(run.finished, sr)
+})
+
+// writeInterruptedReport writes the reports of a run a signal cut short,
+// from the specs that had ended; the lab's signal handler calls it before
+// it removes the lab and exits.
+func writeInterruptedReport(sig os.Signal) {
+	run.Lock()
+	specs := append([]types.SpecReport(nil), run.finished...)
+	run.problems = append(run.problems, fmt.Sprintf("interrupted by %s after %d specs: the lab was removed and the run ended early", sig, len(specs)))
+	started := run.started
+	run.Unlock()
+	writeReports(Report{
+		SuitePath: "e2e", SuiteDescription: "swarmlab e2e (interrupted)",
+		StartTime: started, EndTime: time.Now(), RunTime: time.Since(started),
+		SuiteSucceeded: false, SpecReports: specs,
+	})
+}
 
 // reportDir is this run's directory: $SWARMLAB_REPORT_DIR or
 // .cache/e2e/<topology>/, then the run's start time.
@@ -359,6 +388,8 @@ func slug(s string) string {
 // writeReports writes junit.xml and report.json for the suite's report,
 // and prints where they are and every spec that did not run, with why.
 func writeReports(report Report) {
+	writing.Lock()
+	defer writing.Unlock()
 	dir := reportDir()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: cannot write reports: %v\n", err)

@@ -16,6 +16,7 @@ import (
 	"github.com/swarmlab/swarmlab/lab"
 	"github.com/swarmlab/swarmlab/lab/images"
 	"github.com/swarmlab/swarmlab/lab/provider"
+	"github.com/swarmlab/swarmlab/lab/stack"
 	labswarm "github.com/swarmlab/swarmlab/lab/swarm"
 	"github.com/swarmlab/swarmlab/lab/topology"
 	"github.com/swarmlab/swarmlab/lab/wait"
@@ -341,29 +342,10 @@ func (s *system) updateEnded(service string, since time.Time, want swarm.UpdateS
 }
 
 // servicesConverged holds when every service of the swarm runs all its
-// tasks.
+// tasks, as whichever manager answers sees it.
 func (s *system) servicesConverged() wait.Check {
 	return s.viaManager(func(ctx context.Context, mgr client.APIClient) wait.Result {
-		svcs, err := mgr.ServiceList(ctx, client.ServiceListOptions{Status: true})
-		if err != nil {
-			return wait.Continue("service list: %v", err)
-		}
-		var behind []string
-		for _, sv := range svcs.Items {
-			st := sv.ServiceStatus
-			if st == nil || st.RunningTasks < st.DesiredTasks {
-				run, want := uint64(0), uint64(0)
-				if st != nil {
-					run, want = st.RunningTasks, st.DesiredTasks
-				}
-				behind = append(behind, fmt.Sprintf("%s %d/%d", sv.Spec.Name, run, want))
-			}
-		}
-		if len(behind) == 0 {
-			return wait.Done(fmt.Sprintf("%d services running all their tasks", len(svcs.Items)))
-		}
-		sort.Strings(behind)
-		return wait.Continue("%s", strings.Join(behind, ", "))
+		return stack.Converged(mgr, "")(ctx)
 	})
 }
 

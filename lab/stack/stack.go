@@ -222,14 +222,18 @@ func sortedKeys[V any](m map[string]V) []string {
 }
 
 // Converged checks that every service of the stack runs all its desired
-// tasks.
+// tasks. An empty name checks every service of the swarm.
 func Converged(mgr client.APIClient, name string) wait.Check {
 	return func(ctx context.Context) wait.Result {
-		svcs, err := mgr.ServiceList(ctx, client.ServiceListOptions{Filters: stackFilter(name), Status: true})
+		opts := client.ServiceListOptions{Status: true}
+		if name != "" {
+			opts.Filters = stackFilter(name)
+		}
+		svcs, err := mgr.ServiceList(ctx, opts)
 		if err != nil {
 			return wait.Continue("service list: %v", err)
 		}
-		if len(svcs.Items) == 0 {
+		if len(svcs.Items) == 0 && name != "" {
 			return wait.Continue("no services yet")
 		}
 		var behind []string
@@ -245,7 +249,7 @@ func Converged(mgr client.APIClient, name string) wait.Check {
 		}
 		sort.Strings(behind)
 		if len(behind) == 0 {
-			return wait.Done(fmt.Sprintf("%d services running", len(svcs.Items)))
+			return wait.Done(fmt.Sprintf("%d services running all their tasks", len(svcs.Items)))
 		}
 		return wait.Continue("waiting for %s", strings.Join(behind, ", "))
 	}

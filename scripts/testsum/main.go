@@ -3,6 +3,12 @@
 // and reason of every skipped test, and one closing line
 // "N passed, N failed, N skipped". It exits 1 if anything failed or if no
 // test ran at all.
+//
+// A Ginkgo suite is one go test, but it holds many specs: where a test's
+// output carries Ginkgo's closing tally ("9 Passed | 0 Failed | 0 Pending |
+// 6 Skipped"), its specs are counted instead of the test, and the specs the
+// suite reports as "NOT RUN (not a pass): name: why" are listed with the
+// skipped tests.
 package main
 
 import (
@@ -11,9 +17,33 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 )
+
+// ginkgoTally is the last line of a Ginkgo run.
+var ginkgoTally = regexp.MustCompile(`(?m)^(?:SUCCESS!|FAIL!).* -- (\d+) Passed \| (\d+) Failed \| (\d+) Pending \| (\d+) Skipped`)
+
+// notRunPrefix starts the e2e suite's line for a spec that did not run.
+const notRunPrefix = "NOT RUN (not a pass): "
+
+// specCounts returns the Ginkgo tally in a test's output, if it has one,
+// and the specs it says did not run.
+func specCounts(out string) (passed, failed, skipped int, notRun []string, ok bool) {
+	m := ginkgoTally.FindAllStringSubmatch(out, -1)
+	if m == nil {
+		return 0, 0, 0, nil, false
+	}
+	n := func(i int) int { v, _ := strconv.Atoi(m[len(m)-1][i]); return v }
+	for _, line := range strings.Split(out, "\n") {
+		if rest, found := strings.CutPrefix(strings.TrimSpace(line), notRunPrefix); found {
+			notRun = append(notRun, rest)
+		}
+	}
+	return n(1), n(2), n(3) + n(4), notRun, true
+}
 
 type event struct {
 	Action  string
@@ -79,6 +109,20 @@ func summarize(w io.Writer, inputs ...io.Reader) bool {
 					fmt.Fprintf(w, "%-4s %s (%.1fs)\n", verdict, e.Package, e.Elapsed)
 					if e.Action == "fail" && output[key] != nil {
 						fmt.Fprint(w, indent(output[key].String()))
+					}
+					continue
+				}
+				if p, f, sk, notRun, ok := specCounts(text(output[key])); ok {
+					passed += p
+					skipped += sk
+					for _, nr := range notRun {
+						skips = append(skips, fmt.Sprintf("%s %s: spec %s", e.Package, e.Test, nr))
+					}
+					if e.Action == "fail" {
+						// A suite can fail outside its specs (BeforeSuite,
+						// AfterSuite): that still counts.
+						failed += max(f, 1)
+						failures = append(failures, fmt.Sprintf("--- FAIL %s %s\n%s", e.Package, e.Test, indent(text(output[key]))))
 					}
 					continue
 				}

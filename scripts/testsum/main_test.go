@@ -68,3 +68,31 @@ func TestPackageFailureWithoutTestsIsBad(t *testing.T) {
 		t.Errorf("build output not shown:\n%s", out.String())
 	}
 }
+
+func TestGinkgoSuiteCountsItsSpecs(t *testing.T) {
+	suite := `{"Action":"run","Package":"e","Test":"TestE2E"}
+{"Action":"output","Package":"e","Test":"TestE2E","Output":"Ran 3 of 5 Specs in 10.0 seconds\n"}
+{"Action":"output","Package":"e","Test":"TestE2E","Output":"SUCCESS! -- 3 Passed | 0 Failed | 0 Pending | 2 Skipped\n"}
+{"Action":"output","Package":"e","Test":"TestE2E","Output":"NOT RUN (not a pass): Quorum loses a leader: needs 3 managers; swarm-3 has 1\n"}
+{"Action":"pass","Package":"e","Test":"TestE2E"}
+`
+	var out bytes.Buffer
+	if !summarize(&out, strings.NewReader(suite)) {
+		t.Fatalf("a passing suite was judged bad:\n%s", out.String())
+	}
+	got := out.String()
+	for _, want := range []string{"e TestE2E: spec Quorum loses a leader: needs 3 managers; swarm-3 has 1", "3 passed, 0 failed, 2 skipped\n"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("summary lacks %q:\n%s", want, got)
+		}
+	}
+
+	failing := strings.ReplaceAll(strings.ReplaceAll(suite, "SUCCESS! -- 3 Passed | 0 Failed", "FAIL! -- 2 Passed | 1 Failed"), `"Action":"pass"`, `"Action":"fail"`)
+	out.Reset()
+	if summarize(&out, strings.NewReader(failing)) {
+		t.Error("a failing suite was judged good")
+	}
+	if !strings.Contains(out.String(), "2 passed, 1 failed, 2 skipped") {
+		t.Errorf("failing suite counted wrong:\n%s", out.String())
+	}
+}
