@@ -84,9 +84,18 @@ func (rs resource) routes(path string, put http.HandlerFunc, list http.HandlerFu
 	mux.HandleFunc("GET "+path, list)
 	mux.HandleFunc("GET "+path+"/{id}", rs.get)
 	mux.HandleFunc("PUT "+path, put)
+	mux.HandleFunc(path, methodNotAllowed("GET, PUT"))
+	mux.HandleFunc(path+"/{id}", methodNotAllowed("GET"))
 	mux.HandleFunc("GET /healthz", rs.health)
 	mux.HandleFunc("/", web.NotFound)
 	return mux
+}
+
+func methodNotAllowed(allow string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", allow)
+		web.Error(w, http.StatusMethodNotAllowed, r.Method+" is not allowed here; use "+allow)
+	}
 }
 
 // health answers 200 only while storage answers: a replica without its

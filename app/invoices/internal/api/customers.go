@@ -22,7 +22,10 @@ func Customers(store records.Store, info web.Info) http.Handler {
 		return Customer{ID: r["id"], Name: r["name"], Address: r["address"], Version: info.Version}
 	}}
 	put := func(w http.ResponseWriter, r *http.Request) {
-		var in struct{ Name, Address *string }
+		var in struct {
+			Name    *string `json:"name"`
+			Address *string `json:"address"`
+		}
 		if !web.Decode(w, r, &in) {
 			return
 		}

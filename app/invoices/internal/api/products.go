@@ -31,7 +31,9 @@ func Products(store records.Store, info web.Info) http.Handler {
 		return Product{ID: r["id"], Name: r["name"]}
 	}}
 	put := func(w http.ResponseWriter, r *http.Request) {
-		var in struct{ Name *string }
+		var in struct {
+			Name *string `json:"name"`
+		}
 		if !web.Decode(w, r, &in) {
 			return
 		}
