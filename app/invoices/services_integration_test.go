@@ -28,7 +28,11 @@ import (
 
 func TestMain(m *testing.M) {
 	testenv.Sweep()
-	os.Exit(m.Run())
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
 }
 
 var (
