@@ -81,7 +81,7 @@ type PlannedNode struct {
 	Name string
 	Role string
 	// ID is the node's part of logical IDs and output keys: Instance<ID>,
-	// <ID>PublicIp, <ID>PrivateIp.
+	// <ID>PublicIp, <ID>PrivateIp, <ID>HostKeys.
 	ID string
 }
 
@@ -295,6 +295,7 @@ func (p *Plan) template(spec Spec) obj {
 		outputs[n.ID+"InstanceId"] = obj{"Description": "instance of node " + n.Name, "Value": ref(instance)}
 		outputs[n.ID+"PublicIp"] = obj{"Description": "public IPv4 address of node " + n.Name, "Value": getAtt(instance, "PublicIp")}
 		outputs[n.ID+"PrivateIp"] = obj{"Description": "private IPv4 address of node " + n.Name, "Value": getAtt(instance, "PrivateIp")}
+		outputs[n.ID+"HostKeys"] = obj{"Description": "SSH host keys of node " + n.Name + ", as its boot script sent them", "Value": getAtt(ready, "Data")}
 	}
 
 	imageParam := obj{"Type": "AWS::EC2::Image::Id", "Default": spec.Image, "Description": "AMI of every node"}
@@ -313,7 +314,8 @@ func (p *Plan) template(spec Spec) obj {
 
 // userData is the boot script of node n, a template for Fn::Sub (so it
 // never writes a dollar-brace itself). It names the host, installs Docker
-// from the distribution's packages, and signals handle with the outcome.
+// from the distribution's packages, and signals handle with the outcome and
+// the SSH host public keys (the wait condition's Data).
 func userData(lab string, n PlannedNode, handle, user string) string {
 	return strings.Join([]string{
 		"#!/bin/sh",
@@ -322,13 +324,16 @@ func userData(lab string, n PlannedNode, handle, user string) string {
 		"hostnamectl set-hostname " + n.Name,
 		"mkdir -p /etc/cloud/cloud.cfg.d && echo 'preserve_hostname: true' > /etc/cloud/cloud.cfg.d/99-swarmlab.cfg",
 		"signal() {",
-		fmt.Sprintf(`  curl -fsS -X PUT -H 'Content-Type:' --data-binary "{\"Status\":\"$1\",\"Reason\":\"$2\",\"UniqueId\":\"%s\",\"Data\":\"$2\"}" '${%s}'`, n.Name, handle),
+		fmt.Sprintf(`  curl -fsS -X PUT -H 'Content-Type:' --data-binary "{\"Status\":\"$1\",\"Reason\":\"$2\",\"UniqueId\":\"%s\",\"Data\":\"$3\"}" '${%s}'`, n.Name, handle),
 		"}",
 		"export DEBIAN_FRONTEND=noninteractive",
 		"if apt-get update && apt-get install -y docker.io curl && usermod -aG docker " + user + " && systemctl enable --now docker && docker info >/dev/null; then",
-		`  signal SUCCESS "node ` + n.Name + `: docker $(docker version --format '{{.Server.Version}}') is running"`,
+		"  # The host keys travel back through CloudFormation, so the caller",
+		"  # knows them before the first connection.",
+		"  hostkeys=$(cat /etc/ssh/ssh_host_ed25519_key.pub /etc/ssh/ssh_host_ecdsa_key.pub | cut -d' ' -f1,2 | tr '\\n' ',')",
+		`  signal SUCCESS "node ` + n.Name + `: docker $(docker version --format '{{.Server.Version}}') is running" "$hostkeys"`,
 		"else",
-		`  signal FAILURE "node ` + n.Name + `: installing or starting docker.io failed, see /var/log/cloud-init-output.log"`,
+		`  signal FAILURE "node ` + n.Name + `: installing or starting docker.io failed, see /var/log/cloud-init-output.log" ""`,
 		"fi",
 		"",
 	}, "\n")
