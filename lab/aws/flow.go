@@ -142,6 +142,11 @@ func Up(ctx context.Context, t *topology.Topology, spec Spec, ssh SSHSpec, opts 
 	if err != nil {
 		return nil, err
 	}
+	// Checked before anything is created: without the key the instances
+	// would cost money and be unreachable.
+	if _, err := os.Stat(ssh.IdentityFile); err != nil {
+		return nil, fmt.Errorf("identity file %s (the private key of key pair %q; set --identity-file): %v", ssh.IdentityFile, spec.KeyName, errors.Unwrap(err))
+	}
 	cf := cloudformation.NewFromConfig(cfg)
 
 	fmt.Fprintf(opts.Out, "Creating CloudFormation stack %s in %s: %d %s instances, SSH and ports %s open to %s\n",
