@@ -5,9 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -169,7 +170,7 @@ func Up(ctx context.Context, t *topology.Topology, spec Spec, ssh SSHSpec, opts 
 			PublicIP: outputs[n.ID+"PublicIp"], PrivateIP: outputs[n.ID+"PrivateIp"]}
 		if in.ID == "" || in.PublicIP == "" || in.PrivateIP == "" || outputs[n.ID+"HostKeys"] == "" {
 			return nil, fmt.Errorf("stack %s has no complete outputs for node %s (want %[3]sInstanceId, %[3]sPublicIp, %[3]sPrivateIp, %[3]sHostKeys; got %[4]v)",
-				plan.StackName, n.Name, n.ID, sortedKeys(outputs))
+				plan.StackName, n.Name, n.ID, slices.Sorted(maps.Keys(outputs)))
 		}
 		if in.HostKeys, err = hostKeyLines(n.Name, outputs[n.ID+"HostKeys"], in.PublicIP); err != nil {
 			return nil, err
@@ -297,7 +298,7 @@ func waitStack(ctx context.Context, cf *cloudformation.Client, name, id string, 
 		case status == g.done:
 			final = st
 			return wait.Done(string(status))
-		case contains(g.failed, status):
+		case slices.Contains(g.failed, status):
 			return wait.Fail(stackFailure(name, st, events, g))
 		}
 		lastSeen = fmt.Sprintf("stack status %s; last event: %s", status, last)
@@ -306,14 +307,6 @@ func waitStack(ctx context.Context, cf *cloudformation.Client, name, id string, 
 	return final, err
 }
 
-func contains(list []cftypes.StackStatus, s cftypes.StackStatus) bool {
-	for _, l := range list {
-		if l == s {
-			return true
-		}
-	}
-	return false
-}
 
 // stackEvents returns all events of the stack, newest first.
 func stackEvents(ctx context.Context, cf *cloudformation.Client, id string) ([]cftypes.StackEvent, error) {
@@ -397,15 +390,6 @@ func Down(ctx context.Context, lab string, opts Options) (*DownResult, error) {
 		return nil, err
 	}
 	return res, nil
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // oneLine folds an SDK error (which may span lines) onto one line.

@@ -7,11 +7,11 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +19,8 @@ import (
 	"go.yaml.in/yaml/v3"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/swarmlab/swarmlab/lab/aws/awstest"
 )
 
 // stackEvent is a CloudFormation event of the stack itself.
@@ -161,7 +163,7 @@ func TestUpWaitsForTheStackAndWritesAnSSHTopology(t *testing.T) {
 	}
 	for i, n := range topo.Nodes {
 		g, want := got.Nodes[i], nodes[n.Name]
-		if g.Name != n.Name || g.Role != n.Role || g.Availability != n.Availability || !equalMaps(g.Labels, n.Labels) {
+		if g.Name != n.Name || g.Role != n.Role || g.Availability != n.Availability || !maps.Equal(g.Labels, n.Labels) {
 			t.Errorf("node %d = %s %s %v, want %s %s %v", i, g.Name, g.Role, g.Labels, n.Name, n.Role, n.Labels)
 		}
 		if g.SSH.Address != want.public || g.SSH.AdvertiseAddr != want.private {
@@ -316,23 +318,8 @@ func TestDownQuotesWhyDeletionFailed(t *testing.T) {
 	}
 }
 
-// clearAWSEnv leaves the SDK's default chain nothing to find, and keeps it
-// off the instance metadata service (no network here).
-func clearAWSEnv(t *testing.T) {
-	dir := t.TempDir()
-	for _, k := range []string{"AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-		"AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI"} {
-		t.Setenv(k, "")
-		os.Unsetenv(k)
-	}
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "config"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "credentials"))
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	t.Setenv("AWS_REGION", "eu-west-1")
-}
-
 func TestMissingCredentialsIsOneLine(t *testing.T) {
-	clearAWSEnv(t)
+	awstest.NoCredentials(t)
 	_, err := Up(context.Background(), loadTopology(t, "swarm-3"), baseSpec, sshSpec(t, "swarm-3"), Options{})
 	if !errors.Is(err, ErrNoCredentials) {
 		t.Fatalf("Up without credentials: %v, want %v", err, ErrNoCredentials)
@@ -392,17 +379,6 @@ func count(list []string, s string) int {
 		}
 	}
 	return n
-}
-
-func equalMaps(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	keys := make([]string, 0, len(a))
-	for k := range a {
-		keys = append(keys, k)
-	}
-	return !slices.ContainsFunc(keys, func(k string) bool { return a[k] != b[k] })
 }
 
 func TestStackPathsStayRelativeNextToTheRepo(t *testing.T) {

@@ -7,19 +7,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/swarmlab/swarmlab/lab/aws/awstest"
 )
 
 func TestAwsWithoutCredentialsSaysSoInOneLine(t *testing.T) {
 	dir := t.TempDir()
-	for _, k := range []string{"AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-		"AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI"} {
-		t.Setenv(k, "")
-		os.Unsetenv(k)
-	}
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "config"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "credentials"))
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true") // no network here: never ask an instance metadata service
-	t.Setenv("AWS_REGION", "eu-west-1")
+	awstest.NoCredentials(t)
 	t.Setenv("SWARMLAB_TOPOLOGIES", "../../../topologies")
 	for _, args := range [][]string{
 		{"aws", "up", "swarm-3", "--cidr", "203.0.113.7/32", "--key-name", "lab-key", "--out", filepath.Join(dir, "out.yaml")},
