@@ -307,7 +307,6 @@ func waitStack(ctx context.Context, cf *cloudformation.Client, name, id string, 
 	return final, err
 }
 
-
 // stackEvents returns all events of the stack, newest first.
 func stackEvents(ctx context.Context, cf *cloudformation.Client, id string) ([]cftypes.StackEvent, error) {
 	var events []cftypes.StackEvent
