@@ -21,9 +21,14 @@ Usage:
   swarmlab env [NAME]
   swarmlab validate FILE...
   swarmlab node kill|stop|start|pause|unpause|partition|heal NODE [--name N]
+  swarmlab aws up TOPOLOGY --cidr C --key-name K [--region R] [--instance-type T]
+                  [--vpc-id V --subnet-id S] [--ami A] [--user U] [--identity-file F] [--out FILE]
+  swarmlab aws down TOPOLOGY [--region R]
 
 TOPOLOGY is a file, or the name of one in topologies/ (default: swarm-3).
 NAME may be left out when exactly one lab exists.
+aws up creates EC2 instances for TOPOLOGY's nodes (docs/remote.md) and writes
+an ssh topology for them; aws down deletes them.
 `
 
 func main() {
@@ -38,7 +43,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	cmds := map[string]func(context.Context, []string, io.Writer, io.Writer) error{
 		"up": cmdUp, "down": cmdDown, "status": cmdStatus, "env": cmdEnv,
-		"validate": cmdValidate, "node": cmdNode,
+		"validate": cmdValidate, "node": cmdNode, "aws": cmdAws,
 	}
 	name, rest := args[0], args[1:]
 	if name == "help" || name == "-h" || name == "--help" {
