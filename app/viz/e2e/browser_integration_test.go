@@ -108,6 +108,31 @@ func TestVisualizerFollowsANodeLoss(t *testing.T) {
 	t.Logf("visualizer at %s", url)
 	httpOK(t, url+"healthz")
 
+	t.Run("the deployed service answers only its own routes", func(t *testing.T) {
+		for _, c := range []struct {
+			method, path string
+			want         int
+		}{
+			{"GET", "api/state", 200},
+			{"GET", "containers/json", 404},
+			{"GET", "v1.41/containers/json", 404},
+			{"GET", "v1.41/secrets", 404},
+			{"POST", "api/state", 405},
+		} {
+			code, body := request(t, c.method, url+c.path)
+			if code != c.want {
+				t.Errorf("%s /%s: HTTP %d, want %d", c.method, c.path, code, c.want)
+			}
+			if c.path == "api/state" && c.want == 200 {
+				for _, leak := range []string{`"Env"`, `"Secrets"`, `"Configs"`, `"Mounts"`, "docker.sock"} {
+					if strings.Contains(body, leak) {
+						t.Errorf("/api/state contains %s", leak)
+					}
+				}
+			}
+		}
+	})
+
 	browser := openBrowser(t)
 	if err := chromedp.Do(browser, chromedp.EmulateViewport(1400, 900), chromedp.Navigate(url)); err != nil {
 		t.Fatalf("open %s in chromium: %v", url, err)
@@ -347,6 +372,23 @@ func httpOK(t *testing.T, url string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// request sends one request and returns the status and body.
+func request(t *testing.T, method, url string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := http.Client{Timeout: 10 * time.Second}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
 
 func nonce() string {
