@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 
+	"github.com/swarmlab/swarmlab/app/internal/svc"
 	"github.com/swarmlab/swarmlab/app/invoices/internal/web"
 )
 
@@ -23,13 +24,13 @@ func main() {
 	healthcheck := flag.Bool("healthcheck", false, "probe /healthz on the listen address and exit 0 if healthy (the container health check)")
 	flag.Parse()
 	if *healthcheck {
-		os.Exit(web.Healthcheck(*listen))
+		os.Exit(svc.Healthcheck(*listen))
 	}
 	info := web.Info{Version: version, Host: web.Hostname()}
-	ctx, stop := web.SignalContext()
+	ctx, stop := svc.SignalContext()
 	defer stop()
 	log.Printf("webapp %s on %s: listening on %s", info.Version, info.Host, *listen)
-	if err := web.Serve(ctx, web.NewServer(*listen, handler(info))); err != nil {
+	if err := svc.Serve(ctx, web.NewServer(*listen, handler(info))); err != nil {
 		log.Fatal(err)
 	}
 }

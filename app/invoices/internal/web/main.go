@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/swarmlab/swarmlab/app/internal/svc"
 )
 
 // Flags are the options every service has.
@@ -33,7 +35,7 @@ func CommonFlags(defaultRedis string) Flags {
 func Run(f Flags, name string, info Info, build func(ctx context.Context, rdb *redis.Client) http.Handler) {
 	flag.Parse()
 	if *f.healthcheck {
-		os.Exit(Healthcheck(*f.Listen))
+		os.Exit(svc.Healthcheck(*f.Listen))
 	}
 	opts, err := RedisOptions(*f.Redis)
 	if err != nil {
@@ -42,11 +44,11 @@ func Run(f Flags, name string, info Info, build func(ctx context.Context, rdb *r
 	opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = 2*time.Second, 2*time.Second, 2*time.Second
 	rdb := redis.NewClient(opts)
 	defer rdb.Close()
-	ctx, stop := SignalContext()
+	ctx, stop := svc.SignalContext()
 	defer stop()
 	srv := NewServer(*f.Listen, build(ctx, rdb))
 	log.Printf("%s %s on %s: listening on %s, redis %s", name, info.Version, info.Host, *f.Listen, *f.Redis)
-	if err := Serve(ctx, srv); err != nil {
+	if err := svc.Serve(ctx, srv); err != nil {
 		log.Fatal(err)
 	}
 }

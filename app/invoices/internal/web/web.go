@@ -1,19 +1,15 @@
 // Package web holds what every invoices-app service shares: the headers that
 // say which replica and version answered, the seed's JSON error shape,
-// bounded JSON input, graceful serving and the container health probe.
+// and bounded JSON input (serving and the health probe are app/internal/svc).
 package web
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 )
 
@@ -110,60 +106,10 @@ func Unavailable(w http.ResponseWriter, what string, err error) {
 	Error(w, http.StatusServiceUnavailable, what+" unavailable: "+err.Error())
 }
 
-// SignalContext is cancelled on SIGINT or SIGTERM (docker stop).
-func SignalContext() (context.Context, context.CancelFunc) {
-	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-}
-
-// Serve runs srv until ctx is done, then lets in-flight requests finish.
-func Serve(ctx context.Context, srv *http.Server) error {
-	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return err
-	}
-	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
-}
-
 // NewServer wraps h with sane timeouts for a service behind the gateway.
 func NewServer(addr string, h http.Handler) *http.Server {
 	return &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 16 << 10}
-}
-
-// Healthcheck probes /healthz on our own listen address and returns an exit
-// code. Images are FROM scratch, so the binary is its own health-check tool.
-func Healthcheck(listen string) int {
-	host, port, err := net.SplitHostPort(listen)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	if host == "" || host == "0.0.0.0" || host == "::" {
-		host = "127.0.0.1"
-	}
-	c := http.Client{Timeout: 3 * time.Second}
-	resp, err := c.Get("http://" + net.JoinHostPort(host, port) + "/healthz")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		fmt.Fprintln(os.Stderr, resp.Status)
-		return 1
-	}
-	return 0
 }
 
 // Env returns $key, or def when it is unset.
