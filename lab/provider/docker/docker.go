@@ -296,7 +296,7 @@ func (p *Provider) startNode(ctx context.Context, lab string, index int, n topol
 			tcnetwork.WithNetworkName([]string{n.Name}, networkName(lab)),
 			staticIP(networkName(lab), ip),
 			testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
-				nodeHostConfig(hc, privileged, vol)
+				NodeHostConfig(hc, privileged, vol)
 				hc.PortBindings = loopbackPort(enginePort, port)
 			}),
 			testcontainers.WithLogger(tclog.NewNoopLogger()),
@@ -349,12 +349,12 @@ func (p *Provider) setPrivileged(v bool) {
 	p.privileged = &v
 }
 
-// nodeHostConfig is what a node's dockerd needs: full capabilities (or
+// NodeHostConfig is what a node's dockerd needs: full capabilities (or
 // --privileged), no seccomp/apparmor confinement, writable cgroups, every
 // device, tmpfs /run (a stale pid file there would stop a restarted node's
 // dockerd from starting) and a volume for /var/lib/docker (overlay2 does not
 // work on overlay2).
-func nodeHostConfig(hc *container.HostConfig, privileged bool, volume string) {
+func NodeHostConfig(hc *container.HostConfig, privileged bool, volume string) {
 	hc.Privileged = privileged
 	if !privileged {
 		hc.CapAdd = []string{"ALL"}
@@ -434,6 +434,7 @@ func (p *Provider) Get(ctx context.Context, name string) (*provider.Cluster, err
 				c.Registry.Push = fmt.Sprintf("127.0.0.1:%d", hp)
 			}
 			c.Registry.Pull = RegistryAlias + ":5000"
+			c.Registry.Mirror = true
 		case componentNode:
 			n := provider.Node{
 				Name: s.Labels[LabelNode], Role: s.Labels[LabelRole], Addr: s.Labels[LabelAddr],
