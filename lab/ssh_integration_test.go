@@ -39,7 +39,7 @@ func TestSSHLab(t *testing.T) {
 	start := time.Now()
 	hosts, err := sshhosts.Start(ctx, host, sshhosts.Options{
 		Name: hostsName, Dir: t.TempDir(),
-		Nodes: []sshhosts.Node{{"m1", "manager"}, {"w1", "worker"}, {"w2", "worker"}},
+		Nodes: []sshhosts.Node{{Name: "m1", Role: "manager"}, {Name: "w1", Role: "worker"}, {Name: "w2", Role: "worker"}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -71,7 +71,7 @@ func TestSSHLab(t *testing.T) {
 	t.Logf("lab up in %.1fs", l.BringUp.Total.Seconds())
 
 	t.Run("swarm formed over SSH", func(t *testing.T) {
-		assertTopology(t, l)
+		assertSwarm(t, l)
 		for _, n := range l.Cluster.Nodes {
 			if !strings.HasPrefix(n.Engine, "ssh://root@"+hosts.Addrs[n.Name]) {
 				t.Errorf("node %s engine %q, want ssh://root@%s:22", n.Name, n.Engine, hosts.Addrs[n.Name])
@@ -271,7 +271,7 @@ func waitServiceRunning(ctx context.Context, t *testing.T, l *lab.Lab, service s
 		for _, s := range st.Services {
 			if s.Name == service {
 				if s.Running == want {
-					return wait.Done("%d running", s.Running)
+					return wait.Done(fmt.Sprintf("%d running", s.Running))
 				}
 				return wait.Continue("%d of %d running", s.Running, s.Desired)
 			}

@@ -6,8 +6,9 @@ import (
 )
 
 // The fault verbs are shell scripts run over SSH. They work on hosts with
-// systemd (docker.service) and on hosts without it (Debian's init script,
-// as in the lab's sshnode image), as root or through passwordless sudo.
+// systemd (docker.service) and on hosts without it, where dockerd runs in
+// the background logging to /var/log/docker.log (as in the lab's sshnode
+// image), as root or through passwordless sudo.
 
 // asRoot prefixes a script with $SUDO, empty for root.
 const asRoot = `SUDO=; [ "$(id -u)" = 0 ] || SUDO="sudo -n"
@@ -32,7 +33,7 @@ const stopScript = asRoot + `
 if [ -d /run/systemd/system ]; then
   $SUDO systemctl stop docker.socket docker.service
 else
-  $SUDO service docker stop
+  $SUDO pkill -TERM -x dockerd || true
 fi
 for i in $(seq 1 300); do pgrep -x dockerd >/dev/null || exit 0; sleep 0.1; done
 echo "dockerd still runs 30s after stop" >&2; exit 1
@@ -45,7 +46,7 @@ if [ -d /run/systemd/system ]; then
   $SUDO systemctl start docker.service
 else
   $SUDO rm -f /var/run/docker.pid
-  $SUDO service docker start
+  $SUDO setsid -f dockerd >>/var/log/docker.log 2>&1 </dev/null
 fi
 `
 

@@ -287,6 +287,10 @@ func startHost(ctx context.Context, host client.APIClient, name string, n Node, 
 	}
 	var pubLine string
 	if _, err := wait.For(ctx, "host "+cname+" to run sshd and dockerd", ReadyTimeout, 300*time.Millisecond, func(ctx context.Context) wait.Result {
+		ins, err := host.ContainerInspect(ctx, created.ID, client.ContainerInspectOptions{})
+		if err == nil && !ins.Container.State.Running {
+			return wait.Fail(fmt.Errorf("host %s exited with code %d (see docker logs %s)", cname, ins.Container.State.ExitCode, cname))
+		}
 		r, err := engine.Exec(ctx, host, cname, "sh", "-c", "pgrep -x sshd >/dev/null && docker version >/dev/null && cat /etc/ssh/ssh_host_ed25519_key.pub")
 		if err != nil {
 			return wait.Continue("%v", err)
