@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -225,12 +226,17 @@ func startMirror(ctx context.Context, host client.APIClient, opts Options) (stri
 	}
 	push := fmt.Sprintf("127.0.0.1:%d", port)
 	if _, err := wait.For(ctx, name+" to answer", time.Minute, 200*time.Millisecond, func(ctx context.Context) wait.Result {
-		c, err := net.DialTimeout("tcp", push, time.Second)
+		// docker-proxy accepts connections before the registry listens:
+		// only an HTTP answer counts.
+		resp, err := (&http.Client{Timeout: 2 * time.Second}).Get("http://" + push + "/v2/")
 		if err != nil {
 			return wait.Continue("%v", err)
 		}
-		c.Close()
-		return wait.Done("it answers")
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return wait.Continue("HTTP %d", resp.StatusCode)
+		}
+		return wait.Done("HTTP 200")
 	}); err != nil {
 		return "", err
 	}
