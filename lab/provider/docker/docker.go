@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -644,20 +643,7 @@ func waitEngine(ctx context.Context, n provider.Node) error {
 
 // waitHTTP waits until url answers 200, reporting what it last got.
 func waitHTTP(ctx context.Context, what, url string) error {
-	hc := &http.Client{Timeout: 2 * time.Second}
-	_, err := wait.For(ctx, what+" to answer at "+url, EngineTimeout, 100*time.Millisecond,
-		func(ctx context.Context) wait.Result {
-			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-			resp, err := hc.Do(req)
-			if err != nil {
-				return wait.Continue("%v", err)
-			}
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				return wait.Continue("HTTP %d", resp.StatusCode)
-			}
-			return wait.Done("HTTP 200")
-		})
+	_, err := wait.For(ctx, what+" to answer at "+url, EngineTimeout, 100*time.Millisecond, wait.HTTPOK(url))
 	return err
 }
 

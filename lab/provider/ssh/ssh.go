@@ -17,7 +17,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"net/netip"
 	"path/filepath"
 	"slices"
@@ -219,20 +218,7 @@ func (p *Provider) copyImage(ctx context.Context, h *host, c *client.Client, ref
 
 // waitHTTP waits until url answers 200, reporting what it last got.
 func waitHTTP(ctx context.Context, what, url string) error {
-	hc := &http.Client{Timeout: 5 * time.Second}
-	_, err := wait.For(ctx, what+" to answer at "+url, EngineTimeout, 200*time.Millisecond,
-		func(ctx context.Context) wait.Result {
-			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-			resp, err := hc.Do(req)
-			if err != nil {
-				return wait.Continue("%v", err)
-			}
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				return wait.Continue("HTTP %d", resp.StatusCode)
-			}
-			return wait.Done("HTTP 200")
-		})
+	_, err := wait.For(ctx, what+" to answer at "+url, EngineTimeout, 200*time.Millisecond, wait.HTTPOK(url))
 	return err
 }
 

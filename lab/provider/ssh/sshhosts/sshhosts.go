@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -84,6 +83,10 @@ func Start(ctx context.Context, host client.APIClient, opts Options) (h *Hosts, 
 			err = errors.Join(err, Remove(cctx, host, opts.Name))
 		}
 	}()
+	// The topology names the key files: absolute paths work from anywhere.
+	if opts.Dir, err = filepath.Abs(opts.Dir); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
 		return nil, err
 	}
@@ -225,19 +228,9 @@ func startMirror(ctx context.Context, host client.APIClient, opts Options) (stri
 		return "", fmt.Errorf("starting %s: %w", name, err)
 	}
 	push := fmt.Sprintf("127.0.0.1:%d", port)
-	if _, err := wait.For(ctx, name+" to answer", time.Minute, 200*time.Millisecond, func(ctx context.Context) wait.Result {
-		// docker-proxy accepts connections before the registry listens:
-		// only an HTTP answer counts.
-		resp, err := (&http.Client{Timeout: 2 * time.Second}).Get("http://" + push + "/v2/")
-		if err != nil {
-			return wait.Continue("%v", err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return wait.Continue("HTTP %d", resp.StatusCode)
-		}
-		return wait.Done("HTTP 200")
-	}); err != nil {
+	// docker-proxy accepts connections before the registry listens: only
+	// an HTTP answer counts.
+	if _, err := wait.For(ctx, name+" to answer", time.Minute, 200*time.Millisecond, wait.HTTPOK("http://"+push+"/v2/")); err != nil {
 		return "", err
 	}
 	for _, want := range opts.Mirror {
