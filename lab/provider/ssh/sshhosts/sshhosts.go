@@ -357,4 +357,3 @@ func Remove(ctx context.Context, host client.APIClient, name string) error {
 	}
 	return errors.Join(errs...)
 }
-
