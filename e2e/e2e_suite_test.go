@@ -22,6 +22,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -157,10 +158,18 @@ var _ = ReportAfterSuite("e2e reports", func(report Report) {
 	writeReports(report)
 })
 
-// nothingLeft holds when no container, network or volume carries the lab's
-// label.
+// nothingLeft holds when the lab is no longer listed, and no container,
+// network or volume on this machine's engine carries its label. (What an
+// ssh lab leaves on its hosts is checked by lab's TestSSHLab.)
 func nothingLeft(l *lab.Lab) wait.Check {
 	return func(ctx context.Context) wait.Result {
+		names, err := lab.Labs(ctx)
+		if err != nil {
+			return wait.Continue("listing labs: %v", err)
+		}
+		if slices.Contains(names, l.Name) {
+			return wait.Continue("lab %s is still listed", l.Name)
+		}
 		f := make(client.Filters).Add("label", docker.LabelLab+"="+l.Name)
 		cs, err := l.Host.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
 		if err != nil {

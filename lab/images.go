@@ -2,8 +2,10 @@ package lab
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
+	"sync"
 
 	"github.com/swarmlab/swarmlab/lab/images"
 	"github.com/swarmlab/swarmlab/lab/registry"
@@ -21,9 +23,26 @@ func LocalImage(ctx context.Context, l *Lab, name string) (string, error) {
 }
 
 // PushImage copies a host image into the lab registry under each target
-// ("team/app:v1"); nodes then pull it as "<registry>/team/app:v1".
+// ("team/app:v1"); nodes then pull it as "<registry>/team/app:v1". Where the
+// lab has a registry per node (ssh), it goes to each.
 func PushImage(ctx context.Context, l *Lab, local string, targets ...string) error {
-	return registry.Push(ctx, l.Host, l.Cluster.Registry.Push, local, targets...)
+	return pushAll(ctx, l, local, targets...)
+}
+
+// pushAll pushes local under targets to every registry of the lab, at once.
+func pushAll(ctx context.Context, l *Lab, local string, targets ...string) error {
+	addrs := l.Cluster.Registry.Targets()
+	errs := make([]error, len(addrs))
+	var wg sync.WaitGroup
+	for i, addr := range addrs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = registry.Push(ctx, l.Host, addr, local, targets...)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // BuildStackImages builds the images a stack file declares (x-swarmlab),

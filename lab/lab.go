@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"github.com/swarmlab/swarmlab/lab/images"
 	"github.com/swarmlab/swarmlab/lab/provider"
 	"github.com/swarmlab/swarmlab/lab/provider/docker"
+	sshprovider "github.com/swarmlab/swarmlab/lab/provider/ssh"
 	"github.com/swarmlab/swarmlab/lab/swarm"
 	"github.com/swarmlab/swarmlab/lab/topology"
 )
@@ -29,6 +31,7 @@ import (
 // can reach a manager.
 const (
 	SwarmLabelLab     = "io.swarmlab.lab"
+	SwarmLabelRun     = "io.swarmlab.run"
 	SwarmLabelIngress = "io.swarmlab.ingress"
 )
 
@@ -128,14 +131,30 @@ func Host(ctx context.Context) (*client.Client, error) {
 	return c, nil
 }
 
-// NewProvider returns the provider for a topology's provider type.
-func NewProvider(ctx context.Context, host client.APIClient, kind string) (provider.Provider, error) {
+// NewProvider returns the provider for a topology's provider type (nil: docker).
+func NewProvider(ctx context.Context, host client.APIClient, t *topology.Topology) (provider.Provider, error) {
+	kind := topology.ProviderDocker
+	if t != nil {
+		kind = t.Provider.Type
+	}
 	switch kind {
 	case "", topology.ProviderDocker:
 		return docker.New(host, images.Node().Ref(), images.Registry().Ref()), nil
+	case topology.ProviderSSH:
+		return sshprovider.New(t, host, images.Registry().Ref()), nil
 	default:
-		return nil, fmt.Errorf("provider %q is not available in this version (available: docker)", kind)
+		return nil, fmt.Errorf("provider %q is not available in this version (available: docker, ssh)", kind)
 	}
+}
+
+// providerFor returns the provider of the named lab: the one its record
+// names, else docker (whose labs are found by their containers' labels).
+func providerFor(ctx context.Context, host client.APIClient, name string) (provider.Provider, error) {
+	t, err := readRecord(name)
+	if err != nil {
+		return nil, err
+	}
+	return NewProvider(ctx, host, t)
 }
 
 func newRunID() string {
@@ -150,7 +169,7 @@ func Open(ctx context.Context, name string) (*Lab, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := NewProvider(ctx, host, topology.ProviderDocker)
+	p, err := providerFor(ctx, host, name)
 	if err != nil {
 		return nil, err
 	}
@@ -173,11 +192,22 @@ func Labs(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := NewProvider(ctx, host, topology.ProviderDocker)
+	p, err := NewProvider(ctx, host, nil)
 	if err != nil {
 		return nil, err
 	}
-	return p.List(ctx)
+	names, err := p.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	recorded, err := recordedLabs()
+	for _, n := range recorded {
+		if !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	slices.Sort(names)
+	return names, err
 }
 
 // Down removes the named lab; removing a lab that does not exist is not an
@@ -187,11 +217,14 @@ func Down(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	p, err := NewProvider(ctx, host, topology.ProviderDocker)
+	p, err := providerFor(ctx, host, name)
 	if err != nil {
 		return err
 	}
-	return errors.Join(p.Delete(ctx, name), removeState(name))
+	if err := p.Delete(ctx, name); err != nil {
+		return err // keep the record: it is how down finds the lab again
+	}
+	return removeState(name)
 }
 
 // DownAll removes every lab, and the registry cache they share.
@@ -218,7 +251,10 @@ func DownAll(ctx context.Context) ([]string, error) {
 func (l *Lab) Down(ctx context.Context) error {
 	l.closeClients()
 	untrack(l.Name)
-	return errors.Join(l.Provider.Delete(ctx, l.Name), removeState(l.Name))
+	if err := l.Provider.Delete(ctx, l.Name); err != nil {
+		return err // keep the record: it is how down finds the lab again
+	}
+	return removeState(l.Name)
 }
 
 // Refresh re-reads the lab's nodes from its provider.
@@ -236,6 +272,9 @@ func (l *Lab) Client(node string) (*client.Client, error) {
 	n, err := l.Cluster.Node(node)
 	if err != nil {
 		return nil, err
+	}
+	if ec, ok := l.Provider.(provider.EngineClienter); ok {
+		return ec.EngineClient(n.Name) // the provider keeps it
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()

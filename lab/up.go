@@ -39,9 +39,18 @@ func Up(ctx context.Context, t *topology.Topology, opts Options) (l *Lab, err er
 	if err != nil {
 		return nil, err
 	}
-	p, err := NewProvider(ctx, host, t.Provider.Type)
+	p, err := NewProvider(ctx, host, t)
 	if err != nil {
 		return nil, err
+	}
+	// A lab that is not made of containers on this engine can only be
+	// found again by name through what is recorded here.
+	recorded := false
+	if t.Provider.Type != topology.ProviderDocker {
+		if err := writeRecord(t); err != nil {
+			return nil, err
+		}
+		recorded = true
 	}
 	l = &Lab{Name: t.Name, RunID: newRunID(), Topology: t, Provider: p, Host: host}
 
@@ -66,7 +75,7 @@ func Up(ctx context.Context, t *topology.Topology, opts Options) (l *Lab, err er
 		l.closeClients()
 		untrack(l.Name)
 		derr := p.DeleteRun(cctx, l.Name, l.RunID)
-		if l.Cluster != nil { // the name was ours: so is its state
+		if l.Cluster != nil || recorded { // the name was ours: so is its state
 			derr = errors.Join(derr, removeState(l.Name))
 		}
 		if derr != nil {
@@ -252,6 +261,9 @@ func (l *Lab) detectIngress(ctx context.Context) (mode, why string) {
 // pushStandardImages puts redis, postgres, haproxy and nginx in the lab
 // registry under their public names, so that "image: redis" resolves offline.
 func (l *Lab) pushStandardImages(ctx context.Context) error {
+	if !l.Cluster.Registry.Mirror {
+		return nil // the nodes pull docker.io names themselves
+	}
 	std := images.Standard()
 	errs := make([]error, len(std))
 	var wg sync.WaitGroup
@@ -268,7 +280,7 @@ func (l *Lab) pushStandardImages(ctx context.Context) error {
 			for j, pub := range img.Public {
 				targets[j] = registry.Name(pub)
 			}
-			errs[i] = registry.Push(ctx, l.Host, l.Cluster.Registry.Push, local, targets...)
+			errs[i] = pushAll(ctx, l, local, targets...)
 		}()
 	}
 	wg.Wait()
@@ -291,7 +303,7 @@ func (l *Lab) formSwarm(ctx context.Context) error {
 	}
 	opts := swarm.Options{
 		Heartbeat: l.Topology.Swarm.DispatcherHeartbeat.Duration,
-		Labels:    map[string]string{SwarmLabelLab: l.Name, SwarmLabelIngress: l.Info.Ingress},
+		Labels:    map[string]string{SwarmLabelLab: l.Name, SwarmLabelRun: l.RunID, SwarmLabelIngress: l.Info.Ingress},
 	}
 	if err := swarm.Form(ctx, ms, opts); err != nil {
 		return err

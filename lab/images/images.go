@@ -11,6 +11,8 @@
 // The images:
 //   - node: a Swarm node, Docker-in-Docker on Debian's dockerd (see node/Dockerfile for how it
 //     must be run);
+//   - sshnode: a stand-in for a host of your own (sshd, and dockerd on its unix socket only),
+//     for testing the ssh provider locally;
 //   - registry: Debian's docker-registry without auth, on :5000;
 //   - the standard images used by stacks (redis, postgres, haproxy, nginx), built from Debian
 //     packages but with the official images' interfaces (entrypoints, environment, paths, ports),
@@ -30,7 +32,7 @@ import (
 	"github.com/moby/moby/client"
 )
 
-//go:embed node registry redis postgres haproxy nginx
+//go:embed node sshnode registry redis postgres haproxy nginx
 var contexts embed.FS
 
 // RepoPrefix is the repository namespace of the lab's own images.
@@ -81,6 +83,7 @@ type spec struct {
 // specs lists the images in build order: an image's base comes before it.
 var specs = []spec{
 	{name: "node"},
+	{name: "sshnode"},
 	{name: "registry"},
 	{name: "redis", public: []string{"redis:latest", "redis:7"}},
 	{name: "postgres", public: []string{"postgres:latest", "postgres:15"}},
@@ -160,6 +163,9 @@ func mustGet(name string) Image {
 
 // Node is the image of a Swarm node (Docker-in-Docker).
 func Node() Image { return mustGet("node") }
+
+// SSHNode is the image that stands in for a host of your own in the ssh provider's tests.
+func SSHNode() Image { return mustGet("sshnode") }
 
 // Registry is the image of the lab's registry.
 func Registry() Image { return mustGet("registry") }

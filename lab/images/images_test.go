@@ -189,11 +189,12 @@ func TestImagesAreKnown(t *testing.T) {
 	for _, img := range all {
 		names = append(names, img.Name)
 	}
-	if want := []string{"node", "registry", "redis", "postgres", "haproxy", "nginx"}; !slices.Equal(names, want) {
+	if want := []string{"node", "sshnode", "registry", "redis", "postgres", "haproxy", "nginx"}; !slices.Equal(names, want) {
 		t.Fatalf("images %v, want %v", names, want)
 	}
 	wantPublic := map[string][]string{
 		"node":     nil,
+		"sshnode":  nil,
 		"registry": nil,
 		"redis":    {"redis:latest", "redis:7"},
 		"postgres": {"postgres:latest", "postgres:15"},
@@ -241,8 +242,8 @@ func TestImagesAreKnown(t *testing.T) {
 	}
 	// All returns copies: callers cannot change the package's images.
 	a := All()
-	a[2].Public[0] = "changed"
-	if All()[2].Public[0] == "changed" {
+	a[3].Public[0] = "changed"
+	if All()[3].Public[0] == "changed" {
 		t.Error("All() shares its slices")
 	}
 }
@@ -557,7 +558,7 @@ func TestEnsureBuildsOnlyWhatIsMissing(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !slices.Equal(f.builds, []string{Node().Ref(), Registry().Ref()}) {
+		if !slices.Equal(f.builds, []string{Node().Ref(), SSHNode().Ref(), Registry().Ref()}) {
 			t.Errorf("builds %v", f.builds)
 		}
 		for _, img := range Standard() {

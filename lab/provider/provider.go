@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/moby/moby/client"
+
 	"github.com/swarmlab/swarmlab/lab/topology"
 )
 
@@ -35,8 +37,16 @@ func (n Node) Running() bool { return n.State == "running" }
 type Registry struct {
 	// Push is the host-side "host:port" the host engine pushes to.
 	Push string
-	// Pull is the "host:port" nodes pull from (and use as docker.io mirror).
+	// PushAll, when set, lists every host-side "host:port" an image must
+	// be pushed to (one registry per node, as in the ssh provider); it
+	// includes Push.
+	PushAll []string
+	// Pull is the "host:port" nodes pull from.
 	Pull string
+	// Mirror is true when nodes use the registry as their docker.io
+	// mirror, so the lab pushes its standard images (redis, nginx...)
+	// there; otherwise nodes pull those names themselves.
+	Mirror bool
 }
 
 // Cluster is a provisioned lab: its nodes and registry.
@@ -94,6 +104,24 @@ type CreateOptions struct {
 	RunID string
 	// Logf reports progress detail; may be nil.
 	Logf func(format string, args ...any)
+}
+
+// Targets lists every host-side address an image must be pushed to.
+func (r Registry) Targets() []string {
+	if len(r.PushAll) > 0 {
+		return r.PushAll
+	}
+	return []string{r.Push}
+}
+
+// ErrNotSupported is returned by Do for an action the provider cannot apply.
+var ErrNotSupported = errors.New("not supported")
+
+// EngineClienter is implemented by providers whose node engines are not
+// reached by dialing Node.Engine directly (ssh: through an SSH tunnel).
+type EngineClienter interface {
+	// EngineClient returns a client for the named node's engine.
+	EngineClient(node string) (*client.Client, error)
 }
 
 // ErrNotFound is returned when no lab of that name exists.

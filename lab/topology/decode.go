@@ -122,6 +122,7 @@ func (d *decoder) topology(root *yaml.Node, t *Topology) bool {
 		{"provider", func(n *yaml.Node, path string) {
 			d.mapping(n, path, []field{
 				{"type", d.str(&t.Provider.Type)},
+				{"ssh", d.ssh(&t.Provider.SSH, false)},
 			})
 		}},
 		{"swarm", func(n *yaml.Node, path string) {
@@ -138,6 +139,7 @@ func (d *decoder) topology(root *yaml.Node, t *Topology) bool {
 					{"role", d.str(&node.Role)},
 					{"availability", d.str(&node.Availability)},
 					{"labels", d.labels(&node.Labels)},
+					{"ssh", d.ssh(&node.SSH, true)},
 				})
 				t.Nodes = append(t.Nodes, node)
 			})
@@ -224,6 +226,59 @@ func (d *decoder) str(dst *string) func(*yaml.Node, string) {
 			*dst = n.Value
 		default:
 			d.errorf(n.Line, path, "expected a string, found %s", describe(n))
+		}
+	}
+}
+
+// ssh decodes an ssh block: a node's (with address and advertiseAddr) or
+// the provider's defaults (without them).
+func (d *decoder) ssh(dst **SSH, node bool) func(*yaml.Node, string) {
+	return func(n *yaml.Node, path string) {
+		s := &SSH{}
+		fields := []field{
+			{"user", d.str(&s.User)},
+			{"port", d.integer(&s.Port)},
+			{"identityFile", d.str(&s.IdentityFile)},
+			{"knownHosts", d.str(&s.KnownHosts)},
+			{"insecureIgnoreHostKey", d.boolean(&s.InsecureIgnoreHostKey)},
+		}
+		if node {
+			fields = append([]field{{"address", d.str(&s.Address)}}, fields...)
+			fields = append(fields, field{"advertiseAddr", d.str(&s.AdvertiseAddr)})
+		}
+		if d.mapping(n, path, fields) {
+			*dst = s
+		}
+	}
+}
+
+func (d *decoder) integer(dst *int) func(*yaml.Node, string) {
+	return func(n *yaml.Node, path string) {
+		n = resolve(n)
+		switch {
+		case isNull(n):
+		case n.Kind == yaml.ScalarNode && n.ShortTag() == "!!int":
+			v, err := strconv.Atoi(n.Value)
+			if err != nil {
+				d.errorf(n.Line, path, "%q is not a whole number", n.Value)
+				return
+			}
+			*dst = v
+		default:
+			d.errorf(n.Line, path, "expected a whole number, found %s", describe(n))
+		}
+	}
+}
+
+func (d *decoder) boolean(dst *bool) func(*yaml.Node, string) {
+	return func(n *yaml.Node, path string) {
+		n = resolve(n)
+		switch {
+		case isNull(n):
+		case n.Kind == yaml.ScalarNode && n.ShortTag() == "!!bool":
+			*dst = n.Value == "true" || n.Value == "True" || n.Value == "TRUE"
+		default:
+			d.errorf(n.Line, path, "expected true or false, found %s", describe(n))
 		}
 	}
 }

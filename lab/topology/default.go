@@ -1,7 +1,9 @@
 package topology
 
 import (
+	"cmp"
 	"fmt"
+	"net/netip"
 	"path/filepath"
 	"strings"
 )
@@ -30,6 +32,9 @@ func (t *Topology) Default() {
 			t.markDefaulted(fmt.Sprintf("nodes[%d].availability", i))
 		}
 	}
+	if t.Provider.Type == ProviderSSH {
+		t.defaultSSH()
+	}
 	for i := range t.Stacks {
 		if t.Stacks[i].Name == "" && t.Stacks[i].File != "" {
 			t.Stacks[i].Name = filepath.Base(filepath.Dir(t.StackPath(i)))
@@ -49,4 +54,49 @@ func (t *Topology) markDefaulted(path string) {
 func (t *Topology) written(path string) bool {
 	_, ok := t.lines[path]
 	return ok
+}
+
+// defaultSSH gives every node an ssh block, filling what a node leaves out
+// from the provider's block, then from the SSH defaults. A node that has no
+// ssh block at all is left for Validate to reject: it has no address.
+func (t *Topology) defaultSSH() {
+	def := t.Provider.SSH
+	if def == nil {
+		def = &SSH{}
+	}
+	str := func(dst *string, inherited, fallback, path string) {
+		switch {
+		case *dst != "":
+		case inherited != "":
+			*dst = inherited
+			t.markDefaulted(path)
+		case fallback != "":
+			*dst = fallback
+			t.markDefaulted(path)
+		}
+	}
+	for i := range t.Nodes {
+		s := t.Nodes[i].SSH
+		if s == nil {
+			continue
+		}
+		path := fmt.Sprintf("nodes[%d].ssh.", i)
+		str(&s.User, def.User, "", path+"user")
+		str(&s.IdentityFile, def.IdentityFile, "", path+"identityFile")
+		str(&s.KnownHosts, def.KnownHosts, DefaultSSHKnownHosts, path+"knownHosts")
+		if s.Port == 0 && !t.written(path+"port") {
+			s.Port = cmp.Or(def.Port, DefaultSSHPort)
+			t.markDefaulted(path + "port")
+		}
+		if !t.written(path+"insecureIgnoreHostKey") && def.InsecureIgnoreHostKey {
+			s.InsecureIgnoreHostKey = true
+			t.markDefaulted(path + "insecureIgnoreHostKey")
+		}
+		if s.AdvertiseAddr == "" {
+			if a, err := netip.ParseAddr(s.Address); err == nil {
+				s.AdvertiseAddr = a.String()
+				t.markDefaulted(path + "advertiseAddr")
+			}
+		}
+	}
 }

@@ -40,7 +40,13 @@ const (
 // Provider types.
 const (
 	ProviderDocker = "docker"
-	ProviderSSH    = "ssh" // reserved; not implemented yet
+	ProviderSSH    = "ssh"
+)
+
+// SSH defaults.
+const (
+	DefaultSSHPort       = 22
+	DefaultSSHKnownHosts = "~/.ssh/known_hosts"
 )
 
 // DefaultHeartbeat is the dispatcher heartbeat used when the file sets none.
@@ -66,9 +72,31 @@ type Topology struct {
 
 // Provider says what runs the lab's nodes.
 type Provider struct {
-	// Type is docker (Docker-in-Docker containers on the local engine).
-	// ssh is reserved for existing hosts and will bring its own block.
+	// Type is docker (Docker-in-Docker containers on the local engine) or
+	// ssh (hosts of your own that already run Docker, reached over SSH).
 	Type string `yaml:"type,omitempty"`
+	// SSH holds the defaults of every node's ssh block (ssh provider only).
+	// Address and AdvertiseAddr are per node and not allowed here.
+	SSH *SSH `yaml:"ssh,omitempty"`
+}
+
+// SSH says how to reach a host over SSH. After Default, every node of an
+// ssh topology has one, with the provider's defaults filled in.
+type SSH struct {
+	// Address is the host name or IP the lab connects to (nodes only).
+	Address string `yaml:"address,omitempty"`
+	User    string `yaml:"user,omitempty"`
+	Port    int    `yaml:"port,omitempty"`
+	// IdentityFile is the private key file; a leading ~/ is the home directory.
+	IdentityFile string `yaml:"identityFile,omitempty"`
+	// KnownHosts is the known_hosts file host keys are checked against.
+	KnownHosts string `yaml:"knownHosts,omitempty"`
+	// InsecureIgnoreHostKey turns host key checking off; it must be written
+	// out, never assumed.
+	InsecureIgnoreHostKey bool `yaml:"insecureIgnoreHostKey,omitempty"`
+	// AdvertiseAddr is the IP swarm advertises for the node (nodes only);
+	// it defaults to Address when that is an IP.
+	AdvertiseAddr string `yaml:"advertiseAddr,omitempty"`
 }
 
 // Swarm holds swarm-wide settings.
@@ -84,6 +112,8 @@ type Node struct {
 	Role         string            `yaml:"role"`
 	Availability string            `yaml:"availability,omitempty"`
 	Labels       map[string]string `yaml:"labels,omitempty"`
+	// SSH says how to reach the node's host (ssh provider only).
+	SSH *SSH `yaml:"ssh,omitempty"`
 }
 
 // Stack is a compose file deployed with `docker stack deploy`.

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -28,6 +29,9 @@ const (
 	maxSubnetBits  = 28 // a /28 still has room for a handful of nodes
 )
 
+// hostName is what the ssh provider accepts as a host name.
+var hostName = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$`)
+
 var (
 	roles          = []string{RoleManager, RoleWorker}
 	availabilities = []string{AvailabilityActive, AvailabilityPause, AvailabilityDrain}
@@ -43,6 +47,7 @@ func (t *Topology) Validate() (warnings []string, err error) {
 	v.header()
 	v.swarm()
 	v.nodes()
+	v.ssh()
 	v.stacks()
 
 	sortIssues(v.warnings)
@@ -110,7 +115,6 @@ func (v *validator) header() {
 	switch t.Provider.Type {
 	case ProviderDocker:
 	case ProviderSSH:
-		v.errorf("provider.type", "provider ssh is not implemented yet")
 	case "":
 		v.errorf("provider.type", "missing (expected one of %s)", strings.Join(providers, ", "))
 	default:
@@ -268,4 +272,111 @@ func (t *Topology) lineOf(path string) int {
 		i := strings.LastIndexAny(path, ".[")
 		path = path[:max(i, 0)]
 	}
+}
+
+// ssh checks the ssh blocks: required for every node of an ssh topology,
+// forbidden in a docker one.
+func (v *validator) ssh() {
+	t := v.t
+	if t.Provider.Type != ProviderSSH {
+		if t.Provider.SSH != nil && t.written("provider.ssh") {
+			v.errorf("provider.ssh", "only allowed with provider type ssh (this topology's provider is %s)", t.Provider.Type)
+		}
+		for i, n := range t.Nodes {
+			if n.SSH != nil {
+				v.errorf(fmt.Sprintf("nodes[%d].ssh", i), "only allowed with provider type ssh (this topology's provider is %s)", t.Provider.Type)
+			}
+		}
+		return
+	}
+	if t.Swarm.Subnet != "" {
+		v.errorf("swarm.subnet", "only allowed with provider type docker (ssh hosts keep the addresses they have)")
+	}
+	if d := t.Provider.SSH; d != nil && t.written("provider.ssh.port") {
+		v.port("provider.ssh.port", d.Port)
+	}
+	firstByAddr := map[string]string{}
+	for i, n := range t.Nodes {
+		path := fmt.Sprintf("nodes[%d].ssh", i)
+		s := n.SSH
+		if s == nil {
+			v.errorf(path, "missing (a node of an ssh topology needs ssh.address, the host to connect to)")
+			continue
+		}
+		switch {
+		case s.Address == "":
+			v.errorf(path+".address", "missing (expected the host name or IP address to connect to)")
+		case !isIP(s.Address) && !hostName.MatchString(s.Address):
+			v.errorf(path+".address", "%q is not a host name or IP address", s.Address)
+		default:
+			key := fmt.Sprintf("%s:%d", s.Address, s.Port)
+			if first, dup := firstByAddr[key]; dup {
+				v.errorf(path+".address", "%s is also the host of %s (line %d): every node needs a host of its own", key, first, t.lineOf(first))
+			} else {
+				firstByAddr[key] = path
+			}
+		}
+		if s.User == "" {
+			v.errorf(path+".user", "missing (set it here or in provider.ssh.user)")
+		}
+		if !t.defaulted[path+".port"] { // a defaulted port is checked where it is written
+			v.port(path+".port", s.Port)
+		}
+		switch {
+		case s.IdentityFile == "":
+			v.errorf(path+".identityFile", "missing (expected a private key file; set it here or in provider.ssh.identityFile)")
+		default:
+			if msg := checkFile(s.IdentityFile); msg != "" {
+				v.errorf(path+".identityFile", "%s%s", msg, v.origin(path+".identityFile", "provider's ssh block"))
+			}
+		}
+		if s.InsecureIgnoreHostKey {
+			v.warnf(path+".insecureIgnoreHostKey", "host keys of %s are not checked: anyone on the path can pose as this host", s.Address)
+		} else if msg := checkFile(s.KnownHosts); msg != "" {
+			v.errorf(path+".knownHosts", "%s%s (add the host's key, e.g. with ssh-keyscan, or set insecureIgnoreHostKey: true)",
+				msg, v.origin(path+".knownHosts", "provider's ssh block or the default"))
+		}
+		switch {
+		case s.AdvertiseAddr == "" && hostName.MatchString(s.Address):
+			v.errorf(path+".advertiseAddr", "missing (address %q is a host name; swarm advertises an IP address, so set advertiseAddr)", s.Address)
+		case s.AdvertiseAddr != "" && !isIP(s.AdvertiseAddr):
+			v.errorf(path+".advertiseAddr", "%q is not an IP address (swarm advertises the IP its peers reach the node at)", s.AdvertiseAddr)
+		}
+	}
+}
+
+func (v *validator) port(path string, port int) {
+	if port < 1 || port > 65535 {
+		v.errorf(path, "%d is not a TCP port (expected 1 to 65535)", port)
+	}
+}
+
+func isIP(s string) bool {
+	_, err := netip.ParseAddr(s)
+	return err == nil
+}
+
+// checkFile returns what is wrong with a file the lab must read, or "".
+func checkFile(file string) string {
+	resolved := ExpandHome(file)
+	info, err := os.Stat(resolved)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Sprintf("%q does not exist (resolved to %s)", file, resolved)
+	case err != nil:
+		return fmt.Sprintf("%q cannot be read: %v", file, err)
+	case !info.Mode().IsRegular():
+		return fmt.Sprintf("%q is not a regular file", file)
+	}
+	return ""
+}
+
+// ExpandHome replaces a leading "~/" with the user's home directory.
+func ExpandHome(path string) string {
+	if rest, ok := strings.CutPrefix(path, "~/"); ok {
+		if home, err := os.UserHomeDir(); err == nil {
+			return filepath.Join(home, rest)
+		}
+	}
+	return path
 }

@@ -387,7 +387,7 @@ provider:
 nodes:
   - {name: m1, role: manager}
 `,
-			want: []want{{4, "provider.type", "provider ssh is not implemented yet"}},
+			want: []want{{6, "nodes[0].ssh", "missing (a node of an ssh topology needs ssh.address"}},
 		},
 		{
 			name: "unknown provider",

@@ -78,7 +78,12 @@ func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	printNodes(stdout, l.Cluster, st)
 	fmt.Fprintf(stdout, "\nIngress:  %s (%s)\n", l.Info.Ingress, l.Info.IngressWhy)
 	fmt.Fprintf(stdout, "API:      host %s, nodes %s\n", l.Info.HostAPI, apiSummary(l.Info.NodeAPI))
-	fmt.Fprintf(stdout, "Registry: %s for nodes (docker.io mirror), %s from this host\n", l.Cluster.Registry.Pull, l.Cluster.Registry.Push)
+	if l.Cluster.Registry.Mirror {
+		fmt.Fprintf(stdout, "Registry: %s for nodes (docker.io mirror), %s from this host\n", l.Cluster.Registry.Pull, l.Cluster.Registry.Push)
+	} else {
+		fmt.Fprintf(stdout, "Registry: %s on each node, %s from this host (over SSH); docker.io names are pulled by the nodes\n",
+			l.Cluster.Registry.Pull, strings.Join(l.Cluster.Registry.Targets(), ", "))
+	}
 	printPublished(ctx, stdout, l)
 	if dir := filepath.Join(lab.StateDir(l.Name), "secrets"); exists(dir) {
 		fmt.Fprintf(stdout, "Secrets:  %s (generated for the stacks)\n", dir)

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -296,7 +295,7 @@ func (p *Provider) startNode(ctx context.Context, lab string, index int, n topol
 			tcnetwork.WithNetworkName([]string{n.Name}, networkName(lab)),
 			staticIP(networkName(lab), ip),
 			testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
-				nodeHostConfig(hc, privileged, vol)
+				NodeHostConfig(hc, privileged, vol)
 				hc.PortBindings = loopbackPort(enginePort, port)
 			}),
 			testcontainers.WithLogger(tclog.NewNoopLogger()),
@@ -349,12 +348,12 @@ func (p *Provider) setPrivileged(v bool) {
 	p.privileged = &v
 }
 
-// nodeHostConfig is what a node's dockerd needs: full capabilities (or
+// NodeHostConfig is what a node's dockerd needs: full capabilities (or
 // --privileged), no seccomp/apparmor confinement, writable cgroups, every
 // device, tmpfs /run (a stale pid file there would stop a restarted node's
 // dockerd from starting) and a volume for /var/lib/docker (overlay2 does not
 // work on overlay2).
-func nodeHostConfig(hc *container.HostConfig, privileged bool, volume string) {
+func NodeHostConfig(hc *container.HostConfig, privileged bool, volume string) {
 	hc.Privileged = privileged
 	if !privileged {
 		hc.CapAdd = []string{"ALL"}
@@ -434,6 +433,7 @@ func (p *Provider) Get(ctx context.Context, name string) (*provider.Cluster, err
 				c.Registry.Push = fmt.Sprintf("127.0.0.1:%d", hp)
 			}
 			c.Registry.Pull = RegistryAlias + ":5000"
+			c.Registry.Mirror = true
 		case componentNode:
 			n := provider.Node{
 				Name: s.Labels[LabelNode], Role: s.Labels[LabelRole], Addr: s.Labels[LabelAddr],
@@ -643,20 +643,7 @@ func waitEngine(ctx context.Context, n provider.Node) error {
 
 // waitHTTP waits until url answers 200, reporting what it last got.
 func waitHTTP(ctx context.Context, what, url string) error {
-	hc := &http.Client{Timeout: 2 * time.Second}
-	_, err := wait.For(ctx, what+" to answer at "+url, EngineTimeout, 100*time.Millisecond,
-		func(ctx context.Context) wait.Result {
-			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-			resp, err := hc.Do(req)
-			if err != nil {
-				return wait.Continue("%v", err)
-			}
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				return wait.Continue("HTTP %d", resp.StatusCode)
-			}
-			return wait.Done("HTTP 200")
-		})
+	_, err := wait.For(ctx, what+" to answer at "+url, EngineTimeout, 100*time.Millisecond, wait.HTTPOK(url))
 	return err
 }
 

@@ -1,0 +1,576 @@
+// Package ssh provides lab nodes on hosts of your own that already run
+// Docker, reached over SSH. The lab talks to each host's engine through its
+// unix socket, over SSH (no TCP engine port, no docker CLI on either side),
+// and runs the fault verbs as commands over SSH: kill, stop and start act on
+// the host's Docker engine, partition and heal add and remove iptables rules
+// that drop swarm's ports from the host's peers.
+//
+// Images: each host runs a lab registry container bound to its own
+// 127.0.0.1:5000 (a loopback registry needs no insecure-registry setting),
+// and this machine pushes to each of them through a local port forwarded
+// over SSH. Nodes pull "127.0.0.1:5000/<image>". Docker Hub names (redis,
+// nginx) are pulled by the hosts themselves, as they normally would.
+package ssh
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/api/types/swarm"
+	"github.com/moby/moby/client"
+
+	"github.com/swarmlab/swarmlab/lab/engine"
+	"github.com/swarmlab/swarmlab/lab/provider"
+	"github.com/swarmlab/swarmlab/lab/topology"
+	"github.com/swarmlab/swarmlab/lab/wait"
+)
+
+// Labels on what the lab makes on a host, and on the swarm it forms; the
+// same keys as the docker provider's and the lab's.
+const (
+	LabelLab       = "io.swarmlab.lab"
+	LabelRun       = "io.swarmlab.run"
+	LabelComponent = "io.swarmlab.component"
+)
+
+// RegistryPort is where each host's lab registry listens, on its loopback.
+const RegistryPort = "5000"
+
+// RegistryAddr is the registry as nodes see it.
+const RegistryAddr = "127.0.0.1:" + RegistryPort
+
+// Timeouts.
+const (
+	// EngineTimeout bounds how long a started engine may take to answer.
+	EngineTimeout = 90 * time.Second
+	// TasksGoneTimeout bounds how long down waits for the swarm's task
+	// containers to go once the services are removed.
+	TasksGoneTimeout = time.Minute
+)
+
+// Provider runs the nodes of one topology on its hosts.
+type Provider struct {
+	topo          *topology.Topology
+	local         client.APIClient // this machine's engine, which holds the registry image
+	registryImage string
+	hosts         []*host
+}
+
+// New returns the provider for t, an ssh topology (defaulted and
+// validated). local is this machine's engine: it holds the registry image
+// that is copied to the hosts, and pushes images to them.
+func New(t *topology.Topology, local client.APIClient, registryImage string) *Provider {
+	p := &Provider{topo: t, local: local, registryImage: registryImage}
+	for _, n := range t.Nodes {
+		p.hosts = append(p.hosts, newHost(n))
+	}
+	return p
+}
+
+// Name implements provider.Provider.
+func (p *Provider) Name() string { return topology.ProviderSSH }
+
+// Close ends every SSH connection and port forward.
+func (p *Provider) Close() {
+	for _, h := range p.hosts {
+		h.close()
+	}
+}
+
+func (p *Provider) host(node string) (*host, error) {
+	for _, h := range p.hosts {
+		if h.node.Name == node {
+			return h, nil
+		}
+	}
+	return nil, fmt.Errorf("lab %s has no node %q", p.topo.Name, node)
+}
+
+func registryName(lab string) string { return "swarmlab-" + lab + "-registry" }
+
+// each runs fn on every host at once and joins the errors.
+func (p *Provider) each(fn func(h *host) error) error {
+	errs := make([]error, len(p.hosts))
+	var wg sync.WaitGroup
+	for i, h := range p.hosts {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = fn(h) }()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// Create implements provider.Provider: it checks every host (SSH, engine,
+// not in a swarm, no lab of that name), then starts a lab registry on each.
+func (p *Provider) Create(ctx context.Context, t *topology.Topology, opts provider.CreateOptions) (*provider.Cluster, error) {
+	if t.Name != p.topo.Name {
+		return nil, fmt.Errorf("ssh provider made for lab %s asked to create lab %s", p.topo.Name, t.Name)
+	}
+	err := p.each(func(h *host) error {
+		c, err := h.Engine()
+		if err != nil {
+			return err
+		}
+		if _, err := engine.Ping(ctx, c); err != nil {
+			return fmt.Errorf("%s: the Docker engine does not answer on %s: %w", h.name(), DockerSocket, err)
+		}
+		info, err := c.Info(ctx, client.InfoOptions{})
+		if err != nil {
+			return fmt.Errorf("%s: docker info: %w", h.name(), err)
+		}
+		if st := info.Info.Swarm.LocalNodeState; st != swarm.LocalNodeStateInactive {
+			return fmt.Errorf("%s is already in a swarm (state %s); the lab forms a swarm of its own and never changes one it did not make: leave it first (docker swarm leave), or use another host", h.name(), st)
+		}
+		cs, err := c.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: labFilter(t.Name)})
+		if err != nil {
+			return fmt.Errorf("%s: listing containers: %w", h.name(), err)
+		}
+		if len(cs.Items) > 0 {
+			return fmt.Errorf("%w: %s already has lab %s (run %s); remove it with: swarmlab down %s",
+				provider.ErrExists, h.name(), t.Name, cs.Items[0].Labels[LabelRun], t.Name)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = p.each(func(h *host) error { return p.startRegistry(ctx, h, opts.RunID) })
+	if err != nil {
+		return nil, err
+	}
+	return p.Get(ctx, t.Name)
+}
+
+func labFilter(lab string) client.Filters {
+	return make(client.Filters).Add("label", LabelLab+"="+lab)
+}
+
+// startRegistry copies the registry image to the host if it lacks it, runs
+// the lab registry on the host's 127.0.0.1:5000, and waits until it answers
+// through the forwarded port.
+func (p *Provider) startRegistry(ctx context.Context, h *host, run string) error {
+	c, err := h.Engine()
+	if err != nil {
+		return err
+	}
+	if err := p.copyImage(ctx, h, c, p.registryImage); err != nil {
+		return err
+	}
+	port := network.MustParsePort(RegistryPort + "/tcp")
+	created, err := c.ContainerCreate(ctx, client.ContainerCreateOptions{
+		Name: registryName(p.topo.Name),
+		Config: &container.Config{
+			Image:        p.registryImage,
+			Labels:       map[string]string{LabelLab: p.topo.Name, LabelRun: run, LabelComponent: "registry"},
+			ExposedPorts: network.PortSet{port: {}},
+		},
+		HostConfig: &container.HostConfig{
+			PortBindings:  network.PortMap{port: {{HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: RegistryPort}}},
+			RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyAlways},
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("%s: creating the lab registry: %w", h.name(), err)
+	}
+	if _, err := c.ContainerStart(ctx, created.ID, client.ContainerStartOptions{}); err != nil {
+		return fmt.Errorf("%s: starting the lab registry on 127.0.0.1:%s (is the port taken?): %w", h.name(), RegistryPort, err)
+	}
+	addr, err := h.forward(RegistryAddr)
+	if err != nil {
+		return err
+	}
+	return waitHTTP(ctx, "the lab registry on "+h.name(), "http://"+addr+"/v2/")
+}
+
+// copyImage loads ref from this machine's engine into the host's, unless
+// the host has it.
+func (p *Provider) copyImage(ctx context.Context, h *host, c *client.Client, ref string) error {
+	if _, err := c.ImageInspect(ctx, ref); err == nil {
+		return nil
+	}
+	saved, err := p.local.ImageSave(ctx, []string{ref})
+	if err != nil {
+		return fmt.Errorf("saving %s on this machine: %w", ref, err)
+	}
+	defer saved.Close()
+	loaded, err := c.ImageLoad(ctx, saved, client.ImageLoadWithQuiet(true))
+	if err != nil {
+		return fmt.Errorf("%s: loading %s: %w", h.name(), ref, err)
+	}
+	io.Copy(io.Discard, loaded)
+	loaded.Close()
+	if _, err := c.ImageInspect(ctx, ref); err != nil {
+		return fmt.Errorf("%s: %s is missing after loading it: %w", h.name(), ref, err)
+	}
+	return nil
+}
+
+// waitHTTP waits until url answers 200, reporting what it last got.
+func waitHTTP(ctx context.Context, what, url string) error {
+	_, err := wait.For(ctx, what+" to answer at "+url, EngineTimeout, 200*time.Millisecond, wait.HTTPOK(url))
+	return err
+}
+
+// Get implements provider.Provider. A node whose engine does not answer is
+// reported with state "stopped" (SSH works) or "unreachable" (it does not).
+func (p *Provider) Get(ctx context.Context, name string) (*provider.Cluster, error) {
+	if name != p.topo.Name {
+		return nil, fmt.Errorf("%w %q (this ssh provider serves lab %s)", provider.ErrNotFound, name, p.topo.Name)
+	}
+	src, _ := filepath.Abs(p.topo.Source())
+	c := &provider.Cluster{Name: name, Topology: src, Registry: provider.Registry{Pull: RegistryAddr}}
+	c.Nodes = make([]provider.Node, len(p.hosts))
+	runs := make([]string, len(p.hosts))
+	pushes := make([]string, len(p.hosts))
+	err := p.each(func(h *host) error {
+		i := slices.Index(p.hosts, h)
+		s := h.node.SSH
+		n := provider.Node{
+			Name: h.node.Name, Role: h.node.Role, Addr: s.AdvertiseAddr,
+			Engine: fmt.Sprintf("ssh://%s@%s", s.User, h.addr),
+		}
+		addr, err := h.forward(RegistryAddr)
+		if err != nil {
+			return err
+		}
+		pushes[i] = addr
+		n.State, runs[i] = p.state(ctx, h)
+		if n.State != "unreachable" {
+			r, err := h.run(ctx, partitionedScript, nil)
+			n.Partitioned = err == nil && r.ExitCode == 0
+		}
+		c.Nodes[i] = n
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range runs {
+		if r != "" {
+			c.RunID = r
+			break
+		}
+	}
+	c.Registry.Push = pushes[0]
+	c.Registry.PushAll = pushes
+	return c, nil
+}
+
+// state says whether the host's engine answers, and the run that made the
+// lab registry on it.
+func (p *Provider) state(ctx context.Context, h *host) (state, run string) {
+	c, err := h.Engine()
+	if err != nil {
+		return "unreachable", ""
+	}
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := engine.Ping(cctx, c); err != nil {
+		if _, err := h.client(cctx); err != nil {
+			return "unreachable", ""
+		}
+		return "stopped", ""
+	}
+	cs, err := c.ContainerList(cctx, client.ContainerListOptions{All: true, Filters: labFilter(p.topo.Name)})
+	if err == nil && len(cs.Items) > 0 {
+		run = cs.Items[0].Labels[LabelRun]
+	}
+	return "running", run
+}
+
+// List implements provider.Provider: the provider serves one lab.
+func (p *Provider) List(ctx context.Context) ([]string, error) {
+	return []string{p.topo.Name}, nil
+}
+
+// Delete implements provider.Provider: it heals partitions, removes every
+// service of the lab's swarm, makes every host leave it, and removes the
+// lab registries and the images pulled from them.
+func (p *Provider) Delete(ctx context.Context, name string) error {
+	return p.teardown(ctx, name, "")
+}
+
+// DeleteRun implements provider.Provider: the same as Delete, restricted to
+// what run made (its registries, and the swarm if run formed it).
+func (p *Provider) DeleteRun(ctx context.Context, name, run string) error {
+	return p.teardown(ctx, name, run)
+}
+
+func (p *Provider) teardown(ctx context.Context, name, run string) error {
+	if name != p.topo.Name {
+		return nil
+	}
+	var errs []error
+	errs = append(errs, p.each(func(h *host) error {
+		_, err := h.mustRun(ctx, "removing partition rules", healScript)
+		return err
+	}))
+	errs = append(errs, p.leaveSwarm(ctx, run))
+	filter := labFilter(name)
+	if run != "" {
+		filter = filter.Add("label", LabelRun+"="+run)
+	}
+	errs = append(errs, p.each(func(h *host) error {
+		c, err := h.Engine()
+		if err != nil {
+			return err
+		}
+		cs, err := c.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: filter})
+		if err != nil {
+			return fmt.Errorf("%s: listing the lab's containers: %w", h.name(), err)
+		}
+		var errs []error
+		for _, ct := range cs.Items {
+			if _, err := c.ContainerRemove(ctx, ct.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !cerrdefs.IsNotFound(err) {
+				errs = append(errs, fmt.Errorf("%s: removing container %s: %w", h.name(), ct.Names, err))
+			}
+		}
+		errs = append(errs, removeRegistryImages(ctx, h, c))
+		return errors.Join(errs...)
+	}))
+	p.Close()
+	return errors.Join(errs...)
+}
+
+// removeRegistryImages removes the images the host pulled from the lab
+// registry (127.0.0.1:5000/...): the lab put them there.
+func removeRegistryImages(ctx context.Context, h *host, c *client.Client) error {
+	imgs, err := c.ImageList(ctx, client.ImageListOptions{})
+	if err != nil {
+		return fmt.Errorf("%s: listing images: %w", h.name(), err)
+	}
+	var errs []error
+	for _, img := range imgs.Items {
+		for _, tag := range img.RepoTags {
+			if strings.HasPrefix(tag, RegistryAddr+"/") {
+				if _, err := c.ImageRemove(ctx, tag, client.ImageRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
+					errs = append(errs, fmt.Errorf("%s: removing image %s: %w", h.name(), tag, err))
+				}
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// leaveSwarm removes the services of the lab's swarm (labelled with the
+// lab's name, and run if given), waits until their tasks are gone, then
+// makes the swarm's hosts leave it, workers first. A host whose swarm is
+// not the lab's is left alone.
+func (p *Provider) leaveSwarm(ctx context.Context, run string) error {
+	var mgr *client.Client
+	for _, h := range p.hosts {
+		if h.node.Role != topology.RoleManager {
+			continue
+		}
+		c, err := h.Engine()
+		if err != nil {
+			continue
+		}
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		sw, err := c.SwarmInspect(cctx, client.SwarmInspectOptions{})
+		cancel()
+		if err != nil {
+			continue
+		}
+		labels := sw.Swarm.Spec.Labels
+		if labels[LabelLab] == p.topo.Name && (run == "" || labels[LabelRun] == run) {
+			mgr = c
+			break
+		}
+	}
+	if mgr == nil {
+		return nil // no swarm of this lab (or run) answers: nothing to leave
+	}
+	members := map[string]bool{}
+	nodes, err := mgr.NodeList(ctx, client.NodeListOptions{})
+	if err != nil {
+		return fmt.Errorf("listing the lab's swarm nodes: %w", err)
+	}
+	for _, n := range nodes.Items {
+		members[n.ID] = true
+	}
+	var errs []error
+	services, err := mgr.ServiceList(ctx, client.ServiceListOptions{})
+	if err != nil {
+		return fmt.Errorf("listing the lab's services: %w", err)
+	}
+	for _, s := range services.Items {
+		if _, err := mgr.ServiceRemove(ctx, s.ID, client.ServiceRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("removing service %s: %w", s.Spec.Name, err))
+		}
+	}
+	// Hosts of the lab's swarm, by role.
+	var workers, managers []*host
+	for _, h := range p.hosts {
+		c, err := h.Engine()
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		info, err := c.Info(ctx, client.InfoOptions{})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: the engine does not answer, so it stays in the lab's swarm; start it and run down again: %w", h.name(), err))
+			continue
+		}
+		if !members[info.Info.Swarm.NodeID] {
+			continue
+		}
+		if info.Info.Swarm.ControlAvailable {
+			managers = append(managers, h)
+		} else {
+			workers = append(workers, h)
+		}
+	}
+	errs = append(errs, p.waitTasksGone(ctx, append(slices.Clone(workers), managers...)))
+	for _, group := range [][]*host{workers, managers} {
+		for _, h := range group {
+			c, _ := h.Engine()
+			if _, err := c.SwarmLeave(ctx, client.SwarmLeaveOptions{Force: true}); err != nil {
+				errs = append(errs, fmt.Errorf("%s: leaving the lab's swarm: %w", h.name(), err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// waitTasksGone waits until no swarm task container is left on the hosts.
+func (p *Provider) waitTasksGone(ctx context.Context, hosts []*host) error {
+	_, err := wait.For(ctx, "the lab's task containers to be removed", TasksGoneTimeout, 500*time.Millisecond,
+		func(ctx context.Context) wait.Result {
+			var left []string
+			for _, h := range hosts {
+				c, _ := h.Engine()
+				cs, err := c.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: make(client.Filters).Add("label", "com.docker.swarm.task.id")})
+				if err != nil {
+					return wait.Continue("%s: %v", h.name(), err)
+				}
+				if len(cs.Items) > 0 {
+					left = append(left, fmt.Sprintf("%s: %d", h.node.Name, len(cs.Items)))
+				}
+			}
+			if len(left) > 0 {
+				return wait.Continue("task containers left: %s", strings.Join(left, ", "))
+			}
+			return wait.Done("none left")
+		})
+	return err
+}
+
+// Do implements provider.Provider.
+func (p *Provider) Do(ctx context.Context, lab, node string, a provider.Action) error {
+	if lab != p.topo.Name {
+		return fmt.Errorf("%w %q", provider.ErrNotFound, lab)
+	}
+	h, err := p.host(node)
+	if err != nil {
+		return err
+	}
+	switch a {
+	case provider.Kill:
+		_, err = h.mustRun(ctx, "killing the Docker engine", killScript)
+	case provider.Stop:
+		_, err = h.mustRun(ctx, "stopping the Docker engine", stopScript)
+	case provider.Start:
+		if _, err = h.mustRun(ctx, "starting the Docker engine", startScript); err == nil {
+			err = waitEngine(ctx, h)
+		}
+	case provider.Partition:
+		_, err = h.mustRun(ctx, "adding partition rules", partitionScript(p.peers(h)))
+	case provider.Heal:
+		_, err = h.mustRun(ctx, "removing partition rules", healScript)
+	case provider.Pause, provider.Unpause:
+		err = fmt.Errorf("%w by the ssh provider (a host's engine can be killed, stopped, started, partitioned and healed)", provider.ErrNotSupported)
+	default:
+		err = fmt.Errorf("unknown action %q", a)
+	}
+	if err != nil {
+		return fmt.Errorf("node %s %s: %w", a, node, err)
+	}
+	return nil
+}
+
+// peers lists the addresses h's swarm peers use: their advertise and SSH
+// addresses.
+func (p *Provider) peers(h *host) []string {
+	var out []string
+	for _, o := range p.hosts {
+		if o == h {
+			continue
+		}
+		for _, a := range []string{o.node.SSH.AdvertiseAddr, o.node.SSH.Address} {
+			if _, err := netip.ParseAddr(a); err == nil && !slices.Contains(out, a) {
+				out = append(out, a)
+			}
+		}
+	}
+	return out
+}
+
+// waitEngine waits until the host's engine answers again.
+func waitEngine(ctx context.Context, h *host) error {
+	c, err := h.Engine()
+	if err != nil {
+		return err
+	}
+	_, err = wait.For(ctx, "the engine of "+h.name()+" to answer", EngineTimeout, 200*time.Millisecond,
+		func(ctx context.Context) wait.Result {
+			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			if _, err := engine.Ping(cctx, c); err != nil {
+				return wait.Continue("%v", err)
+			}
+			return wait.Done("it answers")
+		})
+	return err
+}
+
+// Exec implements provider.Provider: the command runs on the host, as the
+// SSH user.
+func (p *Provider) Exec(ctx context.Context, lab, node string, cmd ...string) (string, error) {
+	h, err := p.host(node)
+	if err != nil {
+		return "", err
+	}
+	return h.mustRun(ctx, strings.Join(cmd, " "), commandLine(cmd))
+}
+
+// Logs implements provider.Provider: the engine's log from the systemd
+// journal, or /var/log/docker.log without systemd.
+func (p *Provider) Logs(ctx context.Context, lab, node string, w io.Writer) error {
+	h, err := p.host(node)
+	if err != nil {
+		return err
+	}
+	out, err := h.mustRun(ctx, "reading the engine log", logsScript)
+	if err != nil {
+		return err
+	}
+	_, err = io.WriteString(w, out)
+	return err
+}
+
+// EngineClient implements provider.EngineClienter: a client for the node's
+// engine, over SSH.
+func (p *Provider) EngineClient(node string) (*client.Client, error) {
+	h, err := p.host(node)
+	if err != nil {
+		return nil, err
+	}
+	return h.Engine()
+}
+
+var (
+	_ provider.Provider       = (*Provider)(nil)
+	_ provider.EngineClienter = (*Provider)(nil)
+)
