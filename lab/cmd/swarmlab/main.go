@@ -18,12 +18,15 @@ Usage:
   swarmlab up [TOPOLOGY] [--name N] [--keep-on-failure]
   swarmlab down [NAME] | --all
   swarmlab status [NAME] [--json]
-  swarmlab env [NAME]
+  swarmlab env [NAME] [--node NODE]
   swarmlab validate FILE...
   swarmlab node kill|stop|start|pause|unpause|partition|heal NODE [--name N]
 
 TOPOLOGY is a file, or the name of one in topologies/ (default: swarm-3).
-NAME may be left out when exactly one lab exists.
+NAME may be left out when exactly one lab exists, or when SWARMLAB_LAB names
+one: eval "$(swarmlab env NAME)" sets it, so later commands use that lab.
+env prints the shell exports that point the docker CLI at the lab's manager
+(the leader), or at NODE's own engine with --node.
 `
 
 func main() {
