@@ -20,15 +20,18 @@ func LocalImage(ctx context.Context, l *Lab, name string) (string, error) {
 	return images.Resolve(ctx, l.Host, img)
 }
 
-// PushImage copies a host image into the lab registry as target
+// PushImage copies a host image into the lab registry under each target
 // ("team/app:v1"); nodes then pull it as "<registry>/team/app:v1".
-func PushImage(ctx context.Context, l *Lab, local, target string) error {
-	return registry.Push(ctx, l.Host, l.Cluster.Registry.Push, local, target)
+func PushImage(ctx context.Context, l *Lab, local string, targets ...string) error {
+	return registry.Push(ctx, l.Host, l.Cluster.Registry.Push, local, targets...)
 }
 
 // BuildStackImages builds the images a stack file declares (x-swarmlab),
 // pushes them into the lab registry, and returns the variables that name
-// them for the stack file (SWARMLAB_IMAGE_<NAME> = the reference nodes pull).
+// them for the stack file (SWARMLAB_IMAGE_<NAME> = the reference nodes pull,
+// tagged by content hash). Each image is pushed as swarmlab/<name>:latest
+// too, so a person can name it without the hash
+// (docker service update --image registry:5000/swarmlab/customers-v2:latest).
 func (l *Lab) BuildStackImages(ctx context.Context, stackPath string) (map[string]string, error) {
 	specs, err := stack.Images(stackPath)
 	if err != nil || len(specs) == 0 {
@@ -49,11 +52,15 @@ func (l *Lab) BuildStackImages(ctx context.Context, stackPath string) (map[strin
 			}
 			pkgs = append(pkgs, "./"+filepath.ToSlash(rel))
 		}
-		ref, err := l.BuildGoImage(ctx, images.GoImage{Repo: "swarmlab/" + name, ModuleDir: root, Packages: pkgs, LDFlags: spec.LDFlags})
+		repo := "swarmlab/" + name
+		local, err := images.BuildGo(ctx, l.Host, images.GoImage{Repo: repo, ModuleDir: root, Packages: pkgs, LDFlags: spec.LDFlags})
 		if err != nil {
 			return nil, err
 		}
-		env[stack.ImageEnv(name)] = ref
+		if err := PushImage(ctx, l, local, local, repo+":latest"); err != nil {
+			return nil, err
+		}
+		env[stack.ImageEnv(name)] = l.Cluster.Registry.Pull + "/" + local
 	}
 	return env, nil
 }

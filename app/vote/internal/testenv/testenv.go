@@ -1,14 +1,12 @@
-// Package testenv starts real, throwaway Redis and Postgres servers for
-// integration tests: containers from the lab's own redis and postgres images
-// (scripts/bootstrap builds them), run with testcontainers-go. Ports are
-// published on loopback at fixed numbers, so a server that is killed and
-// started again answers where it did, with the data it had acknowledged.
+// Package testenv starts real, throwaway Redis and Postgres servers for the
+// vote app's integration tests. Redis comes from the apps' shared
+// app/internal/testenv; the Postgres server, with one database per test, is
+// vote's own.
 package testenv
 
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -23,153 +21,30 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
-	"github.com/redis/go-redis/v9"
 	"github.com/testcontainers/testcontainers-go"
-	tclog "github.com/testcontainers/testcontainers-go/log"
 
+	shared "github.com/swarmlab/swarmlab/app/internal/testenv"
 	"github.com/swarmlab/swarmlab/app/vote/internal/store"
-	"github.com/swarmlab/swarmlab/lab"
-	"github.com/swarmlab/swarmlab/lab/images"
 )
 
-// Label marks every container this package starts, so that leftovers of a
-// killed test run are swept by Main.
-const Label = "io.swarmlab.testenv"
-
-func init() {
-	// Ryuk cannot be pulled offline; cleanup is the tests' own (and Main's).
-	if os.Getenv("TESTCONTAINERS_RYUK_DISABLED") == "" {
-		os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
-	}
-	tclog.SetDefault(tclog.NewNoopLogger())
-}
-
-// FreePort returns a loopback port nothing listens on (at the moment).
-func FreePort() int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-var (
-	hostOnce sync.Once
-	host     *client.Client
-	hostErr  error
-)
-
-// engine is the host engine, and the local reference of one lab image.
-func engine(tb testing.TB, name string) (*client.Client, string) {
-	tb.Helper()
-	hostOnce.Do(func() { host, hostErr = lab.Host(context.Background()) })
-	if hostErr != nil {
-		// Integration tests exist to run against the real thing: fail, never skip.
-		tb.Fatal(hostErr)
-	}
-	img, _ := images.Get(name)
-	ref, err := images.Resolve(context.Background(), host, img)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return host, ref
-}
+// Label marks every container this package starts.
+const Label = shared.Label
 
 // Redis is a Redis configured like a frontend's: every write fsynced to the
 // append-only file before it is acknowledged.
-type Redis struct {
-	Addr   string // host:port
-	Socket string // Unix socket path, on the host
-	id     string
-	host   *client.Client
-}
+type Redis = shared.Redis
+
+// FreePort returns a loopback port nothing listens on (at the moment).
+func FreePort() int { return shared.FreePort() }
 
 // StartRedis starts a Redis that is removed when the test ends.
-func StartRedis(tb testing.TB) *Redis {
-	return StartRedisAt(tb, "127.0.0.1", FreePort())
-}
+func StartRedis(tb testing.TB) *Redis { return shared.StartRedis(tb) }
 
 // StartRedisAt starts a Redis published on a given loopback address, so
 // several can share one port as they do on different swarm nodes (any
 // 127.x.y.z works).
 func StartRedisAt(tb testing.TB, ip string, port int) *Redis {
-	tb.Helper()
-	h, ref := engine(tb, "redis")
-	// The socket directory is shared with the container; the server runs
-	// as its own user there. Socket paths are limited to ~100 bytes.
-	sockDir, err := os.MkdirTemp("", "vote-redis-")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	os.Chmod(sockDir, 0o777)
-	r := &Redis{Addr: net.JoinHostPort(ip, strconv.Itoa(port)), Socket: filepath.Join(sockDir, "redis.sock"), host: h}
-	c, err := testcontainers.Run(context.Background(), ref,
-		testcontainers.WithLabels(map[string]string{Label: "redis"}),
-		testcontainers.WithExposedPorts("6379/tcp"),
-		testcontainers.WithCmd("redis-server", "--appendonly", "yes", "--appendfsync", "always", "--save", "",
-			"--unixsocket", "/sock/redis.sock", "--unixsocketperm", "777"),
-		testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
-			hc.PortBindings = network.PortMap{network.MustParsePort("6379/tcp"): {{HostIP: netip.MustParseAddr(ip), HostPort: strconv.Itoa(port)}}}
-			hc.Binds = append(hc.Binds, sockDir+":/sock")
-		}),
-	)
-	if c != nil {
-		r.id = c.GetContainerID()
-		tb.Cleanup(func() {
-			h.ContainerRemove(context.Background(), r.id, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
-			os.RemoveAll(sockDir)
-		})
-	}
-	if err != nil {
-		tb.Fatalf("starting redis container: %v", err)
-	}
-	if err := r.waitReady(); err != nil {
-		tb.Fatal(err)
-	}
-	return r
-}
-
-// Start starts a killed Redis again, on the same port and data: the
-// append-only file brings back whatever was acknowledged before.
-func (r *Redis) Start() error {
-	if _, err := r.host.ContainerStart(context.Background(), r.id, client.ContainerStartOptions{}); err != nil {
-		return fmt.Errorf("starting redis %s again: %w", r.Addr, err)
-	}
-	return r.waitReady()
-}
-
-func (r *Redis) waitReady() error {
-	c := r.Client()
-	defer c.Close()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		err := c.Ping(context.Background()).Err()
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("redis on %s did not answer within 30s: %v", r.Addr, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// Kill stops the server abruptly, as a crash would.
-func (r *Redis) Kill() {
-	ctx := context.Background()
-	r.host.ContainerKill(ctx, r.id, client.ContainerKillOptions{Signal: "KILL"})
-	w := r.host.ContainerWait(ctx, r.id, client.ContainerWaitOptions{Condition: container.WaitConditionNotRunning})
-	select {
-	case <-w.Result:
-	case <-w.Error:
-	}
-	os.Remove(r.Socket)
-}
-
-// Client returns a new client for the server.
-func (r *Redis) Client() *redis.Client {
-	return redis.NewClient(&redis.Options{Addr: r.Addr, DialTimeout: time.Second})
+	return shared.StartRedisAt(tb, ip, port)
 }
 
 // Postgres is a throwaway Postgres server with password authentication.
@@ -178,6 +53,7 @@ type Postgres struct {
 	Port                     int
 	id                       string
 	dir                      string
+	host                     *client.Client
 	mu                       sync.Mutex
 	dbs                      int
 }
@@ -192,28 +68,12 @@ var (
 // and then removes the shared Postgres, if one was started. Call it from
 // TestMain.
 func Main(m *testing.M) {
-	sweep()
+	shared.Sweep()
 	code := m.Run()
 	if sharedPG != nil {
 		sharedPG.Stop()
 	}
 	os.Exit(code)
-}
-
-func sweep() {
-	h, err := lab.Host(context.Background())
-	if err != nil {
-		return
-	}
-	defer h.Close()
-	ctx := context.Background()
-	cs, err := h.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: make(client.Filters).Add("label", Label)})
-	if err != nil {
-		return
-	}
-	for _, c := range cs.Items {
-		h.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
-	}
 }
 
 // SharedPostgres starts one server per test binary and gives each caller a
@@ -230,12 +90,12 @@ func SharedPostgres(tb testing.TB) store.Config {
 const testPassword = "vote-test-secret"
 
 func startPostgres(tb testing.TB) (*Postgres, error) {
-	_, ref := engine(tb, "postgres")
+	h, ref := shared.Engine(tb, "postgres")
 	dir, err := os.MkdirTemp("", "vote-pg-")
 	if err != nil {
 		return nil, err
 	}
-	p := &Postgres{Host: "127.0.0.1", User: "postgres", Port: FreePort(), dir: dir}
+	p := &Postgres{Host: "127.0.0.1", User: "postgres", Port: FreePort(), dir: dir, host: h}
 	p.PasswordFile = filepath.Join(dir, "password")
 	if err := os.WriteFile(p.PasswordFile, []byte(testPassword+"\n"), 0o600); err != nil {
 		return nil, err
@@ -269,7 +129,7 @@ func startPostgres(tb testing.TB) (*Postgres, error) {
 			return p, nil
 		}
 		if time.Now().After(deadline) {
-			logs := containerLog(p.id)
+			logs := p.containerLog()
 			p.Stop()
 			return nil, fmt.Errorf("postgres on 127.0.0.1:%d did not accept a login within %s: %v\n--- container log ---\n%s", p.Port, timeout, err, logs)
 		}
@@ -277,9 +137,9 @@ func startPostgres(tb testing.TB) (*Postgres, error) {
 	}
 }
 
-// containerLog returns the last lines a container printed.
-func containerLog(id string) string {
-	rc, err := host.ContainerLogs(context.Background(), id, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Tail: "20"})
+// containerLog returns the last lines the server printed.
+func (p *Postgres) containerLog() string {
+	rc, err := p.host.ContainerLogs(context.Background(), p.id, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Tail: "20"})
 	if err != nil {
 		return err.Error()
 	}
@@ -314,8 +174,8 @@ func (p *Postgres) NewDatabase(tb testing.TB) store.Config {
 
 // Stop removes the server and its files.
 func (p *Postgres) Stop() {
-	if p.id != "" && host != nil {
-		host.ContainerRemove(context.Background(), p.id, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+	if p.id != "" && p.host != nil {
+		p.host.ContainerRemove(context.Background(), p.id, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
 	}
 	os.RemoveAll(p.dir)
 }
