@@ -28,7 +28,7 @@ const (
 	upTimeout = 10 * time.Minute
 	// stepTimeout bounds one step; the waits inside a page have their own,
 	// shorter timeouts and say what they last saw.
-	stepTimeout = 5 * time.Minute
+	stepTimeout = 10 * time.Minute
 )
 
 // workshopStacks are the stacks the workshop expects on a topology, each
@@ -223,10 +223,10 @@ func runStep(t *testing.T, root, page, env string, s Step) {
 	out, exit, err := bash(ctx, root, script)
 	took := time.Since(start)
 	if err != nil {
-		t.Fatalf("%s:%d: %v after %.1fs\n--- step:\n%s--- output:\n%s", page, s.Line, err, took.Seconds(), s.Script, out)
+		t.Fatalf("%s:%d: %v after %.1fs\n--- step:\n%s--- output:\n%s", page, s.Line, err, took.Seconds(), s.Script, tail(out))
 	}
 	if err := s.Expect.Check(page, out, exit); err != nil {
-		t.Fatalf("%s:%d: %v (after %.1fs)\n--- step:\n%s--- output:\n%s", page, s.Line, err, took.Seconds(), s.Script, out)
+		t.Fatalf("%s:%d: %v (after %.1fs)\n--- step:\n%s--- output:\n%s", page, s.Line, err, took.Seconds(), s.Script, tail(out))
 	}
 	t.Logf("%s:%d: ok in %.1fs", page, s.Line, took.Seconds())
 }
@@ -281,6 +281,19 @@ func baseEnv() []string {
 		env = append(env, kv)
 	}
 	return append(env, "PATH="+os.Getenv("PATH")+":/usr/local/go/bin")
+}
+
+// outputLines is how much of a failed step's output is shown: docker's
+// progress lines can run to hundreds.
+const outputLines = 60
+
+// tail is the end of a step's output, saying how much was left out.
+func tail(out string) string {
+	lines := strings.SplitAfter(out, "\n")
+	if len(lines) <= outputLines {
+		return out
+	}
+	return fmt.Sprintf("[%d lines left out]\n", len(lines)-outputLines) + strings.Join(lines[len(lines)-outputLines:], "")
 }
 
 func pageName(p Page) string { return strings.TrimSuffix(filepath.Base(p.Path), ".md") }
