@@ -6,19 +6,16 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
-	"fmt"
 	"log"
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/moby/moby/client"
 
+	"github.com/swarmlab/swarmlab/app/internal/svc"
 	"github.com/swarmlab/swarmlab/app/viz/internal/server"
 )
 
@@ -29,10 +26,10 @@ func main() {
 	healthcheck := flag.Bool("healthcheck", false, "probe /healthz on the listen address and exit 0 if healthy")
 	flag.Parse()
 	if *healthcheck {
-		os.Exit(probe(*listen))
+		os.Exit(svc.Healthcheck(*listen))
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := svc.SignalContext()
 	defer stop()
 	// DOCKER_HOST is honoured; by default the mounted /var/run/docker.sock.
 	cli, err := client.New(client.FromEnv, client.WithAPIVersionNegotiation())
@@ -43,21 +40,18 @@ func main() {
 
 	w := server.NewWatcher(cli, server.Config{Resync: *resync, Poll: *poll, Logf: log.Printf})
 	go w.Run(ctx)
-	srv := &http.Server{Addr: *listen, Handler: server.Handler(w), ReadHeaderTimeout: 5 * time.Second, MaxHeaderBytes: 16 << 10}
+	srv := &http.Server{
+		Addr: *listen, Handler: server.Handler(w),
+		ReadHeaderTimeout: 5 * time.Second, MaxHeaderBytes: 16 << 10,
+		// Event streams end when we are told to stop, so shutdown need not
+		// wait for them.
+		BaseContext: func(net.Listener) context.Context { return ctx },
+	}
 	log.Printf("viz: listening on %s, engine %s", *listen, cli.DaemonHost())
-	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
-	select {
-	case err := <-errc:
+	if err := svc.Serve(ctx, srv); err != nil {
 		log.Fatal(err)
-	case <-ctx.Done():
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	// Event streams never end by themselves: close them rather than wait.
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		log.Print(err)
-	}
+	log.Print("viz: stopped")
 }
 
 func envOr(key, def string) string {
@@ -65,29 +59,4 @@ func envOr(key, def string) string {
 		return v
 	}
 	return def
-}
-
-// probe asks our own /healthz. The image is FROM scratch, so the binary is
-// its own health-check tool.
-func probe(listen string) int {
-	host, port, err := net.SplitHostPort(listen)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	if host == "" || host == "0.0.0.0" || host == "::" {
-		host = "127.0.0.1"
-	}
-	c := http.Client{Timeout: 3 * time.Second}
-	resp, err := c.Get("http://" + net.JoinHostPort(host, port) + "/healthz")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		fmt.Fprintln(os.Stderr, resp.Status)
-		return 1
-	}
-	return 0
 }

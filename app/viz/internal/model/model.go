@@ -16,7 +16,8 @@ import (
 
 // State is the whole picture served at /api/state and pushed on /events.
 type State struct {
-	// Generated is when the lists were read.
+	// Generated is when the engine was read (or failed to be) for this
+	// picture; a re-read that changes nothing publishes nothing.
 	Generated time.Time `json:"generated"`
 	// Source says how the model is kept fresh: "events" or "polling".
 	Source string `json:"source"`

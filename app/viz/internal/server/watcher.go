@@ -248,6 +248,7 @@ func (w *Watcher) Refresh(ctx context.Context) {
 		}
 		st = w.state
 		st.Error = err.Error()
+		st.Generated = time.Now().UTC()
 		w.healthy = false
 	} else {
 		w.healthy = true

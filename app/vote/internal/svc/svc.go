@@ -4,72 +4,26 @@
 package svc
 
 import (
-	"context"
-	"errors"
-	"fmt"
-	"net"
-	"net/http"
-	"os"
-	"os/signal"
 	"strings"
-	"syscall"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	appsvc "github.com/swarmlab/swarmlab/app/internal/svc"
 	"github.com/swarmlab/swarmlab/app/vote/internal/env"
 	"github.com/swarmlab/swarmlab/app/vote/internal/store"
 )
 
-// SignalContext is cancelled on SIGINT or SIGTERM (docker stop).
-func SignalContext() (context.Context, context.CancelFunc) {
-	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-}
-
-// Serve runs srv until ctx is done, then lets in-flight requests finish.
-func Serve(ctx context.Context, srv *http.Server) error {
-	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return err
-	}
-	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
-}
-
-// Healthcheck probes /healthz on our own listen address and returns an exit
-// code. Images are FROM scratch, so the binary is its own health-check tool.
-func Healthcheck(listen string) int {
-	host, port, err := net.SplitHostPort(listen)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	if host == "" || host == "0.0.0.0" || host == "::" {
-		host = "127.0.0.1"
-	}
-	c := http.Client{Timeout: 3 * time.Second}
-	resp, err := c.Get("http://" + net.JoinHostPort(host, port) + "/healthz")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		fmt.Fprintln(os.Stderr, resp.Status)
-		return 1
-	}
-	return 0
-}
+// The generic parts live in app/internal/svc, shared by every app.
+var (
+	// SignalContext is cancelled on SIGINT or SIGTERM (docker stop).
+	SignalContext = appsvc.SignalContext
+	// Serve runs an HTTP server until ctx is done, then lets in-flight
+	// requests finish.
+	Serve = appsvc.Serve
+	// Healthcheck probes /healthz on our own listen address and returns an
+	// exit code.
+	Healthcheck = appsvc.Healthcheck
+)
 
 // RedisOptions accepts host:port, or a URL: redis://host:port/0, or
 // unix:///path/redis.sock for a Redis sharing a volume with us.
