@@ -188,8 +188,10 @@ func groupTopology(t *testing.T, root, name string) (string, []string, error) {
 // removes it when the group is done.
 func bringUp(t *testing.T, root, name, topoPath string) {
 	ctx := context.Background()
-	if out, err := swarmlab(ctx, root, "down", name); err == nil {
-		t.Logf("removed a stale lab: %s", strings.TrimSpace(out))
+	// Whatever an earlier, interrupted run left under this name goes first
+	// (down is a no-op when there is no such lab).
+	if out, err := swarmlab(ctx, root, "down", name); err != nil {
+		t.Fatalf("swarmlab down %s: %v\n%s", name, err, out)
 	}
 	t.Cleanup(func() {
 		if os.Getenv("SWARMLAB_KEEP") == "1" {
