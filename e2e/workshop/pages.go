@@ -30,6 +30,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -202,6 +203,22 @@ func ParsePage(path string, src []byte) (*Page, error) {
 		return nil, fmt.Errorf("%s: no ```sh steps", path)
 	}
 	return p, nil
+}
+
+// NotRun says why the page cannot run on a lab that deploys these stacks
+// ("" when it can): a page is never passed without the stacks it drives.
+func (p Page) NotRun(stacks []string) string {
+	var lack []string
+	for _, s := range p.Needs {
+		if !slices.Contains(stacks, s) {
+			lack = append(lack, s)
+		}
+	}
+	if len(lack) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("NOT RUN (not a pass): needs stack %s, which topology %s does not deploy and this checkout lacks (app/%s/stack.yml)",
+		strings.Join(lack, ", "), p.Topology, lack[0])
 }
 
 func parseExpect(path string, fence int, body string) (Expect, error) {

@@ -125,3 +125,16 @@ func TestShippedPagesParse(t *testing.T) {
 		}
 	}
 }
+
+func TestNotRunNamesTheMissingStack(t *testing.T) {
+	p := Page{Topology: "swarm-3", Needs: []string{"invoices"}}
+	if why := p.NotRun([]string{"invoices", "viz"}); why != "" {
+		t.Errorf("runnable page: %q", why)
+	}
+	why := p.NotRun([]string{"viz"})
+	for _, want := range []string{"NOT RUN (not a pass)", "stack invoices", "swarm-3", "app/invoices/stack.yml"} {
+		if !strings.Contains(why, want) {
+			t.Errorf("%q lacks %q", why, want)
+		}
+	}
+}

@@ -84,15 +84,8 @@ func runGroup(t *testing.T, root, group string, pages []Page) {
 		if existing != "" {
 			break // the author's lab has what it has
 		}
-		var lack []string
-		for _, s := range p.Needs {
-			if !slices.Contains(stacks, s) {
-				lack = append(lack, s)
-			}
-		}
-		if len(lack) > 0 {
-			missing[p.Path] = fmt.Sprintf("NOT RUN (not a pass): needs stack %s, which topology %s does not deploy and app/%s/stack.yml does not exist in this checkout",
-				strings.Join(lack, ", "), topo, lack[0])
+		if why := p.NotRun(stacks); why != "" {
+			missing[p.Path] = why
 		}
 	}
 	if len(missing) == len(pages) {
