@@ -200,10 +200,20 @@ func cmdDown(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return nil
 }
 
-// labName picks the lab a command is about: the one named, or the only one.
+// LabEnv names the variable that holds the lab a command is about when
+// none is named: `swarmlab env` exports it, so that after
+// eval "$(swarmlab env NAME)" every command drives NAME even while other
+// labs exist.
+const LabEnv = "SWARMLAB_LAB"
+
+// labName picks the lab a command is about: the one named, the one in
+// SWARMLAB_LAB, or the only one.
 func labName(ctx context.Context, given string) (string, error) {
 	if given != "" {
 		return given, nil
+	}
+	if env := os.Getenv(LabEnv); env != "" {
+		return env, nil
 	}
 	names, err := lab.Labs(ctx)
 	if err != nil {
@@ -285,22 +295,40 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 }
 
 func cmdEnv(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	l, err := openLab(ctx, flag.NewFlagSet("env", flag.ContinueOnError), args)
+	fs := flag.NewFlagSet("env", flag.ContinueOnError)
+	node := fs.String("node", "", "drive this node's own engine instead of the manager")
+	l, err := openLab(ctx, fs, args)
 	if err != nil {
 		return err
 	}
-	_, mgr, err := l.Manager(ctx)
+	if *node != "" {
+		n, err := l.Cluster.Node(*node)
+		if err != nil {
+			return err
+		}
+		fmt.Fprint(stdout, envScript(l.Name, "node "+n.Name, n.Engine))
+		return nil
+	}
 	host := l.DockerHost()
-	if err == nil {
+	if _, mgr, err := l.Manager(ctx); err == nil {
 		n, _ := l.Cluster.Node(mgr)
 		host = n.Engine
 	}
-	fmt.Fprintf(stdout, "# lab %s: the docker CLI now drives its manager\n", l.Name)
-	// The lab's own commands keep talking to the host engine.
-	fmt.Fprintf(stdout, "export %s=%q\n", lab.HostEnv, lab.HostAddr())
-	fmt.Fprintf(stdout, "export DOCKER_HOST=%s\n", host)
-	fmt.Fprintln(stdout, "unset DOCKER_CONTEXT DOCKER_TLS_VERIFY DOCKER_CERT_PATH")
+	fmt.Fprint(stdout, envScript(l.Name, "its manager", host))
 	return nil
+}
+
+// envScript is what `swarmlab env` prints: shell exports that point the
+// docker CLI at one engine of the lab (what) and keep the lab's own
+// commands on the host engine and on this lab.
+func envScript(labName, what, dockerHost string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# lab %s: the docker CLI now drives %s\n", labName, what)
+	fmt.Fprintf(&b, "export %s=%q\n", lab.HostEnv, lab.HostAddr())
+	fmt.Fprintf(&b, "export %s=%s\n", LabEnv, labName)
+	fmt.Fprintf(&b, "export DOCKER_HOST=%s\n", dockerHost)
+	fmt.Fprintln(&b, "unset DOCKER_CONTEXT DOCKER_TLS_VERIFY DOCKER_CERT_PATH")
+	return b.String()
 }
 
 func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -18,7 +18,7 @@ Usage:
   swarmlab up [TOPOLOGY] [--name N] [--keep-on-failure]
   swarmlab down [NAME] | --all
   swarmlab status [NAME] [--json]
-  swarmlab env [NAME]
+  swarmlab env [NAME] [--node NODE]
   swarmlab validate FILE...
   swarmlab node kill|stop|start|pause|unpause|partition|heal NODE [--name N]
   swarmlab aws up TOPOLOGY --cidr C --key-name K [--region R] [--instance-type T]
@@ -26,7 +26,10 @@ Usage:
   swarmlab aws down TOPOLOGY [--region R]
 
 TOPOLOGY is a file, or the name of one in topologies/ (default: swarm-3).
-NAME may be left out when exactly one lab exists.
+NAME may be left out when exactly one lab exists, or when SWARMLAB_LAB names
+one: eval "$(swarmlab env NAME)" sets it, so later commands use that lab.
+env prints the shell exports that point the docker CLI at the lab's manager
+(the leader), or at NODE's own engine with --node.
 aws up creates EC2 instances for TOPOLOGY's nodes (docs/remote.md) and writes
 an ssh topology for them; aws down deletes them.
 `

@@ -66,3 +66,30 @@ func TestUsageErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestLabNameComesFromSwarmlabLab(t *testing.T) {
+	t.Setenv(LabEnv, "ws-basics")
+	got, err := labName(context.Background(), "")
+	if err != nil || got != "ws-basics" {
+		t.Fatalf("labName(\"\") = %q, %v; want ws-basics from %s", got, err, LabEnv)
+	}
+	if got, _ := labName(context.Background(), "other"); got != "other" {
+		t.Errorf("a named lab must win over %s: got %q", LabEnv, got)
+	}
+}
+
+func TestEnvScriptPinsTheLabAndTheEngine(t *testing.T) {
+	t.Setenv("SWARMLAB_DOCKER_HOST", "unix:///var/run/docker.sock")
+	got := envScript("ws-basics", "node w1", "tcp://127.0.0.1:40001")
+	for _, want := range []string{
+		"# lab ws-basics: the docker CLI now drives node w1\n",
+		`export SWARMLAB_DOCKER_HOST="unix:///var/run/docker.sock"` + "\n",
+		"export SWARMLAB_LAB=ws-basics\n",
+		"export DOCKER_HOST=tcp://127.0.0.1:40001\n",
+		"unset DOCKER_CONTEXT DOCKER_TLS_VERIFY DOCKER_CERT_PATH\n",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("env script lacks %q:\n%s", want, got)
+		}
+	}
+}
