@@ -21,6 +21,7 @@ import (
 	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/swarmlab/swarmlab/lab/aws/awstest"
+	"github.com/swarmlab/swarmlab/lab/topology"
 )
 
 // stackEvent is a CloudFormation event of the stack itself.
@@ -107,9 +108,12 @@ func TestUpWaitsForTheStackAndWritesAnSSHTopology(t *testing.T) {
 
 	// The written topology has the same nodes, labels and stacks, on the
 	// instances, through ssh.
-	// TODO(lead): once lab/topology reads the ssh provider (ssh branch), also
-	// assert topology.LoadFile(res.Topology) succeeds and validates (checked
-	// by hand against the ssh branch's b823eb8: `swarmlab validate` says ok).
+	// The ssh provider reads it as it is: loaded, defaulted and validated.
+	if top, _, err := topology.LoadFile(res.Topology); err != nil {
+		t.Errorf("the written topology does not load: %v", err)
+	} else if top.Provider.Type != topology.ProviderSSH || len(top.Nodes) != 6 || top.Nodes[0].SSH == nil || top.Nodes[0].SSH.Address == "" {
+		t.Errorf("the written topology loads as provider %q with %d nodes, first ssh %+v", top.Provider.Type, len(top.Nodes), top.Nodes[0].SSH)
+	}
 	var got struct {
 		APIVersion string `yaml:"apiVersion"`
 		Kind       string `yaml:"kind"`

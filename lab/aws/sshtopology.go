@@ -11,49 +11,6 @@ import (
 	"github.com/swarmlab/swarmlab/lab/topology"
 )
 
-// The ssh topology format, as the ssh provider reads it:
-//
-//	provider: {type: ssh, ssh: {user: admin, identityFile: ..., knownHosts: ...}}
-//	nodes:
-//	  - {name: m1, role: manager, ssh: {address: <public ip>, advertiseAddr: <private ip>}}
-//
-// TODO(lead): these types mirror the ssh block lab/topology gains on the ssh
-// branch; once merged, write topology.Topology itself and let the flow test
-// parse the result with topology.LoadFile.
-type sshTopology struct {
-	APIVersion string           `yaml:"apiVersion"`
-	Kind       string           `yaml:"kind"`
-	Name       string           `yaml:"name"`
-	Provider   sshProvider      `yaml:"provider"`
-	Swarm      topology.Swarm   `yaml:"swarm,omitempty"`
-	Nodes      []sshNode        `yaml:"nodes"`
-	Stacks     []topology.Stack `yaml:"stacks,omitempty"`
-}
-
-type sshProvider struct {
-	Type string      `yaml:"type"`
-	SSH  sshSettings `yaml:"ssh"`
-}
-
-type sshSettings struct {
-	User         string `yaml:"user"`
-	IdentityFile string `yaml:"identityFile"`
-	KnownHosts   string `yaml:"knownHosts"`
-}
-
-type sshNode struct {
-	Name         string            `yaml:"name"`
-	Role         string            `yaml:"role"`
-	Availability string            `yaml:"availability,omitempty"`
-	Labels       map[string]string `yaml:"labels,omitempty"`
-	SSH          sshAddress        `yaml:"ssh"`
-}
-
-type sshAddress struct {
-	Address       string `yaml:"address"`
-	AdvertiseAddr string `yaml:"advertiseAddr"`
-}
-
 // writeFiles writes the known_hosts file and the ssh topology for res: the
 // same nodes, labels and stacks as t, on the instances.
 func writeFiles(t *topology.Topology, plan *Plan, spec Spec, ssh SSHSpec, res *UpResult) error {
@@ -80,15 +37,17 @@ func writeFiles(t *topology.Topology, plan *Plan, spec Spec, ssh SSHSpec, res *U
 		return fmt.Errorf("writing known hosts: %w", err)
 	}
 
-	st := sshTopology{
+	// The ssh provider's format (lab/topology): the instances' public
+	// addresses to connect to, their private ones for swarm.
+	st := topology.Topology{
 		APIVersion: topology.APIVersion, Kind: topology.Kind, Name: t.Name,
-		Provider: sshProvider{Type: topology.ProviderSSH, SSH: sshSettings{User: spec.User, IdentityFile: identity, KnownHosts: known}},
+		Provider: topology.Provider{Type: topology.ProviderSSH, SSH: &topology.SSH{User: spec.User, IdentityFile: identity, KnownHosts: known}},
 		Swarm:    topology.Swarm{DispatcherHeartbeat: t.Swarm.DispatcherHeartbeat},
 	}
 	for i, n := range t.Nodes {
 		in := res.Nodes[i]
-		st.Nodes = append(st.Nodes, sshNode{Name: n.Name, Role: n.Role, Availability: n.Availability, Labels: n.Labels,
-			SSH: sshAddress{Address: in.PublicIP, AdvertiseAddr: in.PrivateIP}})
+		st.Nodes = append(st.Nodes, topology.Node{Name: n.Name, Role: n.Role, Availability: n.Availability, Labels: n.Labels,
+			SSH: &topology.SSH{Address: in.PublicIP, AdvertiseAddr: in.PrivateIP}})
 	}
 	// Stack files stay where they are: their paths are rewritten relative
 	// to the new file's directory.
