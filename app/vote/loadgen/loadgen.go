@@ -23,7 +23,13 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/swarmlab/swarmlab/lab/wait"
 )
+
+// baselineTimeout bounds the wait for the results service to answer
+// before the first vote is sent.
+const baselineTimeout = time.Minute
 
 // Config for one run. Zero values get defaults where noted.
 type Config struct {
@@ -100,7 +106,18 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		return Report{}, err
 	}
 	var rep Report
-	base, err := fetchTally(ctx, cfg.Client, cfg.ResultsURL)
+	// Right after a deploy the edge may not route to results yet (HTTP
+	// 503 until its health check passes): wait for the tally to start from.
+	var base Tally
+	_, err := wait.For(ctx, "the tally before the run from "+cfg.ResultsURL+"/api/results", baselineTimeout, 500*time.Millisecond,
+		func(ctx context.Context) wait.Result {
+			t, err := fetchTally(ctx, cfg.Client, cfg.ResultsURL)
+			if err != nil {
+				return wait.Continue("%v", err)
+			}
+			base = t
+			return wait.Done(fmt.Sprintf("a=%d b=%d", t.A, t.B))
+		})
 	if err != nil {
 		return rep, fmt.Errorf("baseline tally: %w", err)
 	}

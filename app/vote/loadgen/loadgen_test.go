@@ -167,3 +167,37 @@ func TestPlan(t *testing.T) {
 		t.Fatalf("%d votes by %d voters", total, len(count))
 	}
 }
+
+// Right after a deploy the edge answers 503 for results until its health
+// check passes: the run waits for a baseline instead of failing.
+func TestWaitsForTheResultsServiceBeforeVoting(t *testing.T) {
+	f := newFake()
+	var refused int
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /api/vote", f.vote)
+	mux.HandleFunc("GET /api/results", func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		starting := refused < 2
+		if starting {
+			refused++
+		}
+		f.mu.Unlock()
+		if starting {
+			http.Error(w, "no server available", http.StatusServiceUnavailable)
+			return
+		}
+		f.results(w, r)
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	rep, err := Run(context.Background(), Config{
+		URLs: []string{srv.URL}, ResultsURL: srv.URL,
+		Votes: 200, Voters: 100, Concurrency: 4, Timeout: 1500 * time.Millisecond, Seed: 7,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if refused != 2 || !rep.Match || rep.Accepted != 200 {
+		t.Fatalf("results refused %d times; report %+v", refused, rep)
+	}
+}
