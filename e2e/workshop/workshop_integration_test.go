@@ -129,7 +129,8 @@ func runGroup(t *testing.T, root, group string, pages []Page) {
 // with the workshop stacks it lacks but the checkout has.
 func groupTopology(t *testing.T, root, name string) (string, []string, error) {
 	path := filepath.Join(root, "topologies", name+".yaml")
-	top, err := topology.Load(path)
+	// LoadFile defaults too: a stack's name comes from its directory.
+	top, _, err := topology.LoadFile(path)
 	if err != nil {
 		return "", nil, err
 	}
