@@ -159,7 +159,7 @@ var _ = ReportAfterEach(func(sr SpecReport) {
 func writeInterruptedReport(sig os.Signal) {
 	run.Lock()
 	specs := append([]types.SpecReport(nil), run.finished...)
-	run.problems = append(run.problems, fmt.Sprintf("interrupted by %s after %d specs: the lab was removed and the run ended early", sig, len(specs)))
+	run.problems = append(run.problems, fmt.Sprintf("interrupted by %s: the lab was removed and the run ended early; the %d specs that had ended are here (selected or not), the one running and those after it are not", sig, len(specs)))
 	started := run.started
 	run.Unlock()
 	writeReports(Report{
