@@ -219,7 +219,7 @@ func (v *validator) stacks() {
 		path := fmt.Sprintf("stacks[%d]", i)
 		if s.File == "" {
 			v.errorf(path+".file", "missing (expected a compose file path relative to the topology file)")
-		} else if msg := checkStackFile(s.File, v.t.StackPath(i)); msg != "" {
+		} else if msg := checkFile(s.File, v.t.StackPath(i), "a compose file"); msg != "" {
 			v.errorf(path+".file", "%s", msg)
 		}
 
@@ -243,8 +243,9 @@ func (v *validator) stacks() {
 	}
 }
 
-// checkStackFile returns what is wrong with a stack's compose file, or "".
-func checkStackFile(file, resolved string) string {
+// checkFile returns what is wrong with file, resolved to resolved, which
+// must be a regular file holding kind ("a compose file"), or "".
+func checkFile(file, resolved, kind string) string {
 	info, err := os.Stat(resolved)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -252,9 +253,9 @@ func checkStackFile(file, resolved string) string {
 	case err != nil:
 		return fmt.Sprintf("%q cannot be read: %v", file, err)
 	case info.IsDir():
-		return fmt.Sprintf("%q is a directory (expected a compose file)", file)
+		return fmt.Sprintf("%q is a directory (expected %s)", file, kind)
 	case !info.Mode().IsRegular():
-		return fmt.Sprintf("%q is not a regular file (expected a compose file)", file)
+		return fmt.Sprintf("%q is not a regular file (expected %s)", file, kind)
 	}
 	return ""
 }
@@ -326,13 +327,13 @@ func (v *validator) ssh() {
 		case s.IdentityFile == "":
 			v.errorf(path+".identityFile", "missing (expected a private key file; set it here or in provider.ssh.identityFile)")
 		default:
-			if msg := checkFile(s.IdentityFile); msg != "" {
+			if msg := checkFile(s.IdentityFile, ExpandHome(s.IdentityFile), "a private key file"); msg != "" {
 				v.errorf(path+".identityFile", "%s%s", msg, v.origin(path+".identityFile", "provider's ssh block"))
 			}
 		}
 		if s.InsecureIgnoreHostKey {
 			v.warnf(path+".insecureIgnoreHostKey", "host keys of %s are not checked: anyone on the path can pose as this host", s.Address)
-		} else if msg := checkFile(s.KnownHosts); msg != "" {
+		} else if msg := checkFile(s.KnownHosts, ExpandHome(s.KnownHosts), "a known_hosts file"); msg != "" {
 			v.errorf(path+".knownHosts", "%s%s (add the host's key, e.g. with ssh-keyscan, or set insecureIgnoreHostKey: true)",
 				msg, v.origin(path+".knownHosts", "provider's ssh block or the default"))
 		}
@@ -354,21 +355,6 @@ func (v *validator) port(path string, port int) {
 func isIP(s string) bool {
 	_, err := netip.ParseAddr(s)
 	return err == nil
-}
-
-// checkFile returns what is wrong with a file the lab must read, or "".
-func checkFile(file string) string {
-	resolved := ExpandHome(file)
-	info, err := os.Stat(resolved)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return fmt.Sprintf("%q does not exist (resolved to %s)", file, resolved)
-	case err != nil:
-		return fmt.Sprintf("%q cannot be read: %v", file, err)
-	case !info.Mode().IsRegular():
-		return fmt.Sprintf("%q is not a regular file", file)
-	}
-	return ""
 }
 
 // ExpandHome replaces a leading "~/" with the user's home directory.
