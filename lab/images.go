@@ -26,11 +26,6 @@ func LocalImage(ctx context.Context, l *Lab, name string) (string, error) {
 // ("team/app:v1"); nodes then pull it as "<registry>/team/app:v1". Where the
 // lab has a registry per node (ssh), it goes to each.
 func PushImage(ctx context.Context, l *Lab, local string, targets ...string) error {
-	return pushAll(ctx, l, local, targets...)
-}
-
-// pushAll pushes local under targets to every registry of the lab, at once.
-func pushAll(ctx context.Context, l *Lab, local string, targets ...string) error {
 	addrs := l.Cluster.Registry.Targets()
 	errs := make([]error, len(addrs))
 	var wg sync.WaitGroup

@@ -280,7 +280,7 @@ func (l *Lab) pushStandardImages(ctx context.Context) error {
 			for j, pub := range img.Public {
 				targets[j] = registry.Name(pub)
 			}
-			errs[i] = pushAll(ctx, l, local, targets...)
+			errs[i] = PushImage(ctx, l, local, targets...)
 		}()
 	}
 	wg.Wait()
