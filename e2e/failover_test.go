@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"time"
 
@@ -19,16 +18,13 @@ var _ = Describe("Failover", Label("failover"), func() {
 	}, NodeTimeout(cleanupTimeout))
 
 	It(fmt.Sprintf("runs a killed worker's tasks on the survivors while the app keeps answering (at most %d requests fail), and uses the worker again once it is back", maxFailedInFlight), func(ctx SpecContext) {
-		w := sut.busiestWorker(ctx, echoService)
-		traffic := sut.startTraffic()
-		DeferCleanup(func(ctx context.Context) { sut.restore(ctx) }, NodeTimeout(cleanupTimeout))
+		w, traffic := sut.workerUnderFault(ctx)
 
 		f := beginFault(ctx, "kill node "+w, traffic)
 		sut.do(ctx, w, provider.Kill)
 		waitFor(ctx, "the managers to mark "+w+" Down", heartbeatScaled(nodeDownTimeout), sut.nodeIs(w, swarm.NodeStateDown))
 		f.detected("node Down")
-		waitFor(ctx, fmt.Sprintf("%s to run %d tasks, none on %s", echoService, echoReplicas, w), heartbeatScaled(rescheduleTimeout),
-			sut.tasksRunning(echoService, echoReplicas, placement{avoid: w}))
+		sut.waitEchoOff(ctx, w, heartbeatScaled(rescheduleTimeout))
 		f.recovered(fmt.Sprintf("%d/%d running on the survivors", echoReplicas, echoReplicas))
 		waitFor(ctx, "the edge to answer from every running task", edgeTimeout, sut.edgeServesAll())
 		sum := f.end(ctx)
@@ -42,8 +38,7 @@ var _ = Describe("Failover", Label("failover"), func() {
 		waitFor(ctx, w+" to be Ready", nodeReadyTimeout, sut.nodeIs(w, swarm.NodeStateReady))
 		back.detected("node Ready")
 		sut.forceUpdate(ctx, echoService)
-		waitFor(ctx, fmt.Sprintf("%s to run %d tasks, some on %s", echoService, echoReplicas, w), convergeTimeout,
-			sut.tasksRunning(echoService, echoReplicas, placement{use: w}))
+		sut.waitEchoOn(ctx, w)
 		back.recovered("tasks on " + w + " again")
 		back.end(ctx)
 

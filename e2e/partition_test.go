@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 
 	"github.com/moby/moby/api/types/swarm"
@@ -18,17 +17,14 @@ var _ = Describe("Partition", Label("partition"), func() {
 	}, NodeTimeout(cleanupTimeout))
 
 	It("marks a worker cut off from its peers Down and runs its tasks elsewhere, and has it Ready again once healed", func(ctx SpecContext) {
-		w := sut.busiestWorker(ctx, echoService)
-		traffic := sut.startTraffic()
-		DeferCleanup(func(ctx context.Context) { sut.restore(ctx) }, NodeTimeout(cleanupTimeout))
+		w, traffic := sut.workerUnderFault(ctx)
 
 		f := beginFault(ctx, "partition node "+w, traffic)
 		sut.do(ctx, w, provider.Partition)
 		Expect(sut.node(w).Partitioned).To(BeTrue(), "the provider does not report %s as partitioned", w)
 		waitFor(ctx, "the managers to mark "+w+" Down", heartbeatScaled(nodeDownTimeout), sut.nodeIs(w, swarm.NodeStateDown))
 		f.detected("node Down")
-		waitFor(ctx, fmt.Sprintf("%s to run %d tasks, none on %s", echoService, echoReplicas, w), heartbeatScaled(rescheduleTimeout),
-			sut.tasksRunning(echoService, echoReplicas, placement{avoid: w}))
+		sut.waitEchoOff(ctx, w, heartbeatScaled(rescheduleTimeout))
 		waitFor(ctx, "the edge to answer from every running task", edgeTimeout, sut.edgeServesAll())
 		f.recovered(fmt.Sprintf("%d/%d running off %s, answering through the edge", echoReplicas, echoReplicas, w))
 		f.end(ctx)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/swarmlab/swarmlab/lab"
 	"github.com/swarmlab/swarmlab/lab/images"
+	"github.com/swarmlab/swarmlab/lab/probe"
 	"github.com/swarmlab/swarmlab/lab/provider"
 	"github.com/swarmlab/swarmlab/lab/stack"
 	labswarm "github.com/swarmlab/swarmlab/lab/swarm"
@@ -189,6 +190,31 @@ func (s *system) busiestWorker(ctx context.Context, service string) string {
 	}
 	Expect(count[best]).To(BeNumerically(">", 0), "no worker runs a task of %s: %v", service, count)
 	return best
+}
+
+// workerUnderFault picks the busiest worker as a fault's target, starts
+// steady traffic through the edge, and has the lab restored after the spec:
+// the opening of every spec that breaks one worker.
+func (s *system) workerUnderFault(ctx context.Context) (string, *probe.Traffic) {
+	GinkgoHelper()
+	w := s.busiestWorker(ctx, echoService)
+	traffic := s.startTraffic()
+	DeferCleanup(func(ctx context.Context) { s.restore(ctx) }, NodeTimeout(cleanupTimeout))
+	return w, traffic
+}
+
+// waitEchoOff waits until echo runs all its replicas with none on node.
+func (s *system) waitEchoOff(ctx context.Context, node string, timeout time.Duration) {
+	GinkgoHelper()
+	waitFor(ctx, fmt.Sprintf("%s to run %d tasks, none on %s", echoService, echoReplicas, node), timeout,
+		s.tasksRunning(echoService, echoReplicas, placement{avoid: node}))
+}
+
+// waitEchoOn waits until echo runs all its replicas, some on node again.
+func (s *system) waitEchoOn(ctx context.Context, node string) {
+	GinkgoHelper()
+	waitFor(ctx, fmt.Sprintf("%s to run %d tasks, some on %s", echoService, echoReplicas, node), convergeTimeout,
+		s.tasksRunning(echoService, echoReplicas, placement{use: node}))
 }
 
 // describeTasks renders tasks as "w1:running w2:starting (error)".
