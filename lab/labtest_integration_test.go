@@ -17,6 +17,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/swarmlab/swarmlab/lab"
+	"github.com/swarmlab/swarmlab/lab/labtest"
 	"github.com/swarmlab/swarmlab/lab/provider"
 	"github.com/swarmlab/swarmlab/lab/provider/docker"
 	"github.com/swarmlab/swarmlab/lab/topology"
@@ -37,7 +38,7 @@ func upLab(t *testing.T, name, as string) *lab.Lab {
 		topo = shipped(t, name)
 	}
 	ctx := context.Background()
-	l, err := lab.Up(ctx, topo, lab.Options{Name: as, Ephemeral: true, Out: testWriter{t}})
+	l, err := lab.Up(ctx, topo, lab.Options{Name: as, Ephemeral: true, Out: labtest.Writer(t)})
 	if err != nil {
 		t.Fatalf("up %s: %v", name, err)
 	}
@@ -62,13 +63,6 @@ func shipped(tb testing.TB, name string) *topology.Topology {
 	}
 	topo.Stacks = nil
 	return topo
-}
-
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
 }
 
 // assertNothingLeft checks that no labelled container, network or volume of

@@ -17,6 +17,7 @@ import (
 
 	"github.com/swarmlab/swarmlab/lab"
 	"github.com/swarmlab/swarmlab/lab/images"
+	"github.com/swarmlab/swarmlab/lab/labtest"
 	"github.com/swarmlab/swarmlab/lab/provider"
 	sshprovider "github.com/swarmlab/swarmlab/lab/provider/ssh"
 	"github.com/swarmlab/swarmlab/lab/provider/ssh/sshhosts"
@@ -56,7 +57,7 @@ func TestSSHLab(t *testing.T) {
 		t.Fatal(err)
 	}
 	name := "ssh-it-lab"
-	l, err := lab.Up(ctx, topo, lab.Options{Name: name, Ephemeral: true, Out: testWriter{t}})
+	l, err := lab.Up(ctx, topo, lab.Options{Name: name, Ephemeral: true, Out: labtest.Writer(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package wait
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"time"
 )
@@ -10,8 +11,8 @@ import (
 // answers costs one interval, not the whole wait.
 var httpClient = &http.Client{Timeout: 2 * time.Second}
 
-// HTTPOK holds when a GET of url answers 200; it reports the error or the
-// status it got otherwise.
+// HTTPOK holds when a GET of url answers 200; it reports the error, or the
+// status and the start of the body, it got otherwise.
 func HTTPOK(url string) Check {
 	return func(ctx context.Context) Result {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
@@ -22,9 +23,11 @@ func HTTPOK(url string) Check {
 		if err != nil {
 			return Continue("%v", err)
 		}
-		resp.Body.Close()
+		defer resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
-			return Continue("HTTP %d", resp.StatusCode)
+			// The start of the body often says why (a proxy's "no server").
+			b, _ := io.ReadAll(io.LimitReader(resp.Body, 200))
+			return Continue("HTTP %d: %s", resp.StatusCode, b)
 		}
 		return Done("HTTP 200")
 	}

@@ -17,7 +17,7 @@ import (
 
 	"github.com/moby/moby/client"
 
-	"github.com/swarmlab/swarmlab/lab"
+	"github.com/swarmlab/swarmlab/lab/labtest"
 	"github.com/swarmlab/swarmlab/lab/topology"
 	"github.com/swarmlab/swarmlab/lab/wait"
 )
@@ -34,17 +34,8 @@ func TestInvoicesStackOnSwarm3(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	lab.Down(ctx, labName) // a lab left by a killed run
 	start := time.Now()
-	l, err := lab.Up(ctx, topo, lab.Options{Name: labName, Ephemeral: true, Out: logWriter{t}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := l.Down(context.Background()); err != nil {
-			t.Errorf("down: %v", err)
-		}
-	})
+	l := labtest.Up(t, topo, labName)
 	eps, err := l.Endpoints(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -199,11 +190,4 @@ func untilJSON(t *testing.T, c *http.Client, method, url string, body any, want 
 	if err != nil {
 		t.Fatal(err)
 	}
-}
-
-type logWriter struct{ t *testing.T }
-
-func (w logWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
 }

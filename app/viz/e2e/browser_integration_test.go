@@ -19,6 +19,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/swarmlab/swarmlab/lab"
+	"github.com/swarmlab/swarmlab/lab/labtest"
 	"github.com/swarmlab/swarmlab/lab/provider"
 	"github.com/swarmlab/swarmlab/lab/topology"
 	"github.com/swarmlab/swarmlab/lab/wait"
@@ -217,20 +218,7 @@ func upLab(t *testing.T) *lab.Lab {
 	if _, err := topo.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
-	lab.Down(ctx, labName) // a lab left by a killed run
-	start := time.Now()
-	l, err := lab.Up(ctx, topo, lab.Options{Name: labName, Ephemeral: true, Out: logWriter{t}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("lab %s up in %v", labName, time.Since(start).Round(100*time.Millisecond))
-	t.Cleanup(func() {
-		if err := l.Down(context.Background()); err != nil {
-			t.Errorf("down: %v", err)
-		}
-	})
-	return l
+	return labtest.Up(t, topo, labName)
 }
 
 func visualizerURL(t *testing.T, l *lab.Lab) string {
@@ -355,21 +343,7 @@ func repoRoot(t *testing.T) string {
 // httpOK waits until url answers 200.
 func httpOK(t *testing.T, url string) {
 	t.Helper()
-	c := http.Client{Timeout: 5 * time.Second}
-	_, err := wait.For(context.Background(), "HTTP 200 from "+url, pageTimeout, 250*time.Millisecond,
-		func(ctx context.Context) wait.Result {
-			resp, err := c.Get(url)
-			if err != nil {
-				return wait.Continue("%v", err)
-			}
-			defer resp.Body.Close()
-			b, _ := io.ReadAll(resp.Body)
-			if resp.StatusCode != 200 {
-				return wait.Continue("HTTP %d: %.200s", resp.StatusCode, b)
-			}
-			return wait.Done(resp.Status)
-		})
-	if err != nil {
+	if _, err := wait.For(context.Background(), "HTTP 200 from "+url, pageTimeout, 250*time.Millisecond, wait.HTTPOK(url)); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -395,11 +369,4 @@ func nonce() string {
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-type logWriter struct{ t *testing.T }
-
-func (w logWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
 }

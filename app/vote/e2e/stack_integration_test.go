@@ -19,6 +19,7 @@ import (
 
 	"github.com/swarmlab/swarmlab/app/vote/loadgen"
 	"github.com/swarmlab/swarmlab/lab"
+	"github.com/swarmlab/swarmlab/lab/labtest"
 	"github.com/swarmlab/swarmlab/lab/topology"
 	"github.com/swarmlab/swarmlab/lab/wait"
 )
@@ -32,17 +33,7 @@ func TestVote6Stack(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	const name = "it-vote"
-	lab.Down(ctx, name) // a lab left by a killed run
-	l, err := lab.Up(ctx, topo, lab.Options{Name: name, Ephemeral: true, Out: logWriter{t}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := l.Down(context.Background()); err != nil {
-			t.Errorf("down: %v", err)
-		}
-	})
+	l := labtest.Up(t, topo, "it-vote")
 	urls := endpoints(t, l)
 	t.Logf("vote %s, results %s", urls["vote"], urls["results"])
 
@@ -167,11 +158,4 @@ func get(t *testing.T, c *http.Client, url string, want int) string {
 		t.Error(err)
 	}
 	return body
-}
-
-type logWriter struct{ t *testing.T }
-
-func (w logWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
 }
