@@ -45,6 +45,10 @@ type Config struct {
 	Seed           uint64        // workload seed (default: random)
 	Prefix         string        // voter id prefix (default: random, so runs never share voters)
 	Client         *http.Client  // for reading results (votes use voteConn)
+	// Stop, when closed, ends sending early: no vote is sent after it, and
+	// the run goes on to wait for the tally of the votes that were sent.
+	// Nil sends all Votes.
+	Stop <-chan struct{}
 }
 
 // Report is the outcome of a run.
@@ -54,6 +58,7 @@ type Report struct {
 	Rejected  int `json:"rejected"`  // 4xx: certainly not recorded
 	Failed    int `json:"failed"`    // 5xx or transport errors: maybe recorded
 	Uncertain int `json:"uncertain"` // voters whose final vote is unknown because of failures
+	Stopped   bool `json:"stopped_early,omitempty"` // Config.Stop ended sending before all Votes
 
 	SendSeconds  float64 `json:"send_seconds"`
 	VotesPerSec  float64 `json:"accepted_votes_per_sec"`
@@ -153,7 +158,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 			}()
 			var body []byte
 			for i, v := range plan[g] {
-				if ctx.Err() != nil {
+				if ctx.Err() != nil || stopped(cfg.Stop) {
 					return
 				}
 				if interval > 0 {
@@ -213,6 +218,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 			rep.Errors[k] += n
 		}
 	}
+	rep.Stopped = rep.Sent < cfg.Votes
 	rep.SendSeconds = sendDone.Sub(start).Seconds()
 	if rep.SendSeconds > 0 {
 		rep.VotesPerSec = float64(rep.Accepted) / rep.SendSeconds
@@ -280,6 +286,16 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	rep.Lost = max(0, lo.A-o.A) + max(0, lo.B-o.B)
 	rep.Double = max(0, o.A-hi.A) + max(0, o.B-hi.B)
 	return rep, nil
+}
+
+// stopped reports whether stop is closed; a nil stop never is.
+func stopped(stop <-chan struct{}) bool {
+	select {
+	case <-stop:
+		return true
+	default:
+		return false
+	}
 }
 
 func (cfg *Config) defaults() error {

@@ -86,16 +86,24 @@ func (f *fakeSystem) results(w http.ResponseWriter, r *http.Request) {
 
 func run(t *testing.T, f *fakeSystem, votes, voters int) Report {
 	t.Helper()
+	return runWith(t, f, func(c *Config) { c.Votes, c.Voters = votes, voters })
+}
+
+// runWith runs the load generator against f with a config that change
+// adjusts.
+func runWith(t *testing.T, f *fakeSystem, change func(*Config)) Report {
+	t.Helper()
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /api/vote", f.vote)
 	mux.HandleFunc("GET /api/results", f.results)
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
-	rep, err := Run(context.Background(), Config{
+	cfg := Config{
 		URLs: []string{srv.URL, srv.URL + "/"}, ResultsURL: srv.URL,
-		Votes: votes, Voters: voters, Switch: 0.5, Concurrency: 16,
-		Timeout: 1500 * time.Millisecond, Seed: 42,
-	})
+		Switch: 0.5, Concurrency: 16, Timeout: 1500 * time.Millisecond, Seed: 42,
+	}
+	change(&cfg)
+	rep, err := Run(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,6 +154,25 @@ func TestFailuresWidenExpectation(t *testing.T) {
 	}
 	if !rep.Match || rep.Lost != 0 || rep.Double != 0 {
 		t.Fatalf("%+v", rep)
+	}
+}
+
+// Closing Stop ends sending; the votes sent before it are still checked
+// exactly, and voters who never got to vote are not expected.
+func TestStopEndsSendingEarly(t *testing.T) {
+	stop := make(chan struct{})
+	time.AfterFunc(300*time.Millisecond, func() { close(stop) })
+	rep := runWith(t, newFake(), func(c *Config) {
+		c.Votes, c.Voters, c.Rate, c.Stop = 100000, 200, 2000, stop
+	})
+	if !rep.Stopped || rep.Sent == 0 || rep.Sent >= 100000 {
+		t.Fatalf("sending did not stop early: %+v", rep)
+	}
+	if !rep.Match || rep.Lost != 0 || rep.Double != 0 || rep.Accepted != rep.Sent {
+		t.Fatalf("%+v", rep)
+	}
+	if want := int64(min(rep.Sent, 200)); rep.Expected.Total != want {
+		t.Fatalf("expected %d voters in the tally, got %+v", want, rep.Expected)
 	}
 }
 
