@@ -53,11 +53,11 @@ type Config struct {
 
 // Report is the outcome of a run.
 type Report struct {
-	Sent      int `json:"sent"`
-	Accepted  int `json:"accepted"`  // 2xx
-	Rejected  int `json:"rejected"`  // 4xx: certainly not recorded
-	Failed    int `json:"failed"`    // 5xx or transport errors: maybe recorded
-	Uncertain int `json:"uncertain"` // voters whose final vote is unknown because of failures
+	Sent      int  `json:"sent"`
+	Accepted  int  `json:"accepted"`                // 2xx
+	Rejected  int  `json:"rejected"`                // 4xx: certainly not recorded
+	Failed    int  `json:"failed"`                  // 5xx or transport errors: maybe recorded
+	Uncertain int  `json:"uncertain"`               // voters whose final vote is unknown because of failures
 	Stopped   bool `json:"stopped_early,omitempty"` // Config.Stop ended sending before all Votes
 
 	SendSeconds  float64 `json:"send_seconds"`
