@@ -73,7 +73,7 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	lab.OnInterrupt(writeInterruptedReport)
 	l, err := lab.Up(ctx, topo, opts)
 	var firstAttempt string
-	if err != nil && ctx.Err() == nil && !errors.Is(err, provider.ErrExists) {
+	if err != nil && ctx.Err() == nil && !errors.Is(err, provider.ErrExists) && !errors.Is(err, lab.ErrNoEngine) {
 		// A failed Up removes what it made, so a second attempt starts
 		// clean. The first failure stays in the report: it is the lab's
 		// flakiness, not the apps'.

@@ -126,10 +126,14 @@ func Host(ctx context.Context) (*client.Client, error) {
 	}
 	if _, err := engine.Ping(ctx, c); err != nil {
 		c.Close()
-		return nil, fmt.Errorf("no Docker engine answers (%w); run scripts/bootstrap, or set DOCKER_HOST", err)
+		return nil, fmt.Errorf("%w (%w); run scripts/bootstrap, or set DOCKER_HOST", ErrNoEngine, err)
 	}
 	return c, nil
 }
+
+// ErrNoEngine is returned when this machine's Docker engine does not
+// answer: trying again will not help until one is started.
+var ErrNoEngine = errors.New("no Docker engine answers")
 
 // NewProvider returns the provider for a topology's provider type (nil: docker).
 func NewProvider(ctx context.Context, host client.APIClient, t *topology.Topology) (provider.Provider, error) {
