@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/moby/moby/api/pkg/stdcopy"
@@ -138,33 +139,79 @@ var run = struct {
 	records  map[string]*specRecord
 	bringUp  *bringUpReport
 	problems []string
-	// finished holds the reports of the specs that have ended, for the
-	// report written when a signal cuts the run short.
+	// finished holds the reports of the specs that have ended, and
+	// current the one running, for the report written when a signal cuts
+	// the run short.
 	finished []types.SpecReport
+	current  *types.SpecReport
 }{started: time.Now(), records: map[string]*specRecord{}}
 
 // writing serialises report writers: the interrupt hook and Ginkgo's own
 // ReportAfterSuite may both run when the run is cut short.
 var writing sync.Mutex
 
+var _ = ReportBeforeEach(func(sr SpecReport) {
+	if sr.State == types.SpecStateSkipped { // not selected: it never runs
+		return
+	}
+	if sr.StartTime.IsZero() {
+		sr.StartTime = time.Now()
+	}
+	run.Lock()
+	defer run.Unlock()
+	run.current = &sr
+})
+
 var _ = ReportAfterEach(func(sr SpecReport) {
 	run.Lock()
 	defer run.Unlock()
 	run.finished = append(run.finished, sr)
+	run.current = nil
 })
+
+// signalName is "SIGINT" for Ctrl-C rather than Go's "interrupt".
+func signalName(sig os.Signal) string {
+	if s, ok := sig.(syscall.Signal); ok {
+		switch s {
+		case syscall.SIGINT:
+			return "SIGINT"
+		case syscall.SIGTERM:
+			return "SIGTERM"
+		}
+	}
+	return sig.String()
+}
+
+// interrupted is the report of the spec a signal cut short: it counts as
+// neither passed nor skipped, and says why it ended.
+func interrupted(sr types.SpecReport, sig os.Signal, at time.Time) types.SpecReport {
+	sr.State = types.SpecStateInterrupted
+	sr.EndTime, sr.RunTime = at, at.Sub(sr.StartTime)
+	sr.Failure = types.Failure{
+		Message:         fmt.Sprintf("interrupted by %s after %.1fs: the lab was removed while this spec ran", sig, sr.RunTime.Seconds()),
+		FailureNodeType: types.NodeTypeIt,
+	}
+	return sr
+}
 
 // writeInterruptedReport writes the reports of a run a signal cut short,
 // from the specs that had ended; the lab's signal handler calls it before
 // it removes the lab and exits.
 func writeInterruptedReport(sig os.Signal) {
 	run.Lock()
+	now := time.Now()
 	specs := append([]types.SpecReport(nil), run.finished...)
-	run.problems = append(run.problems, fmt.Sprintf("interrupted by %s: the lab was removed and the run ended early; the %d specs that had ended are here (selected or not), the one running and those after it are not", sig, len(specs)))
+	running := "no spec was running"
+	if run.current != nil {
+		specs = append(specs, interrupted(*run.current, sig, now))
+		running = fmt.Sprintf("the one running (%s) is marked interrupted", run.current.FullText())
+	}
+	run.problems = append(run.problems, fmt.Sprintf("interrupted by %s: the lab was removed and the run ended early; the %d specs that had ended are here (selected or not), %s, and those after it are not", signalName(sig), len(run.finished), running))
 	started := run.started
 	run.Unlock()
 	writeReports(Report{
 		SuitePath: "e2e", SuiteDescription: "swarmlab e2e (interrupted)",
-		StartTime: started, EndTime: time.Now(), RunTime: time.Since(started),
+		StartTime: started, EndTime: now, RunTime: now.Sub(started),
 		SuiteSucceeded: false, SpecReports: specs,
 	})
 }
