@@ -188,7 +188,7 @@ func interrupted(sr types.SpecReport, sig os.Signal, at time.Time) types.SpecRep
 	sr.State = types.SpecStateInterrupted
 	sr.EndTime, sr.RunTime = at, at.Sub(sr.StartTime)
 	sr.Failure = types.Failure{
-		Message:         fmt.Sprintf("interrupted by %s after %.1fs: the lab was removed while this spec ran", sig, sr.RunTime.Seconds()),
+		Message:         fmt.Sprintf("interrupted by %s after %.1fs: the lab was removed while this spec ran", signalName(sig), sr.RunTime.Seconds()),
 		FailureNodeType: types.NodeTypeIt,
 	}
 	return sr
