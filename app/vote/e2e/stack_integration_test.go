@@ -55,6 +55,21 @@ func TestVote6Stack(t *testing.T) {
 		}
 	})
 
+	t.Run("the edge answers /edge/ping itself, and loadgen measures its ceiling", func(t *testing.T) {
+		ping := strings.TrimSuffix(urls["vote"], "/") + "/edge/ping"
+		if body := get(t, &http.Client{Timeout: 5 * time.Second}, ping, 200); body != "edge\n" {
+			t.Errorf("GET %s: %q, want the edge's own answer", ping, body)
+		}
+		rep, err := loadgen.Ceiling(ctx, ping, 16, 2*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("edge ceiling: %.0f GETs/s over 16 connections, p50 %.2f ms, p99 %.2f ms", rep.PerSec, rep.P50ms, rep.P99ms)
+		if rep.OK == 0 || rep.Failed != 0 {
+			t.Errorf("ceiling run: %d ok, %d failed: %v", rep.OK, rep.Failed, rep.Errors)
+		}
+	})
+
 	t.Run("the edge serves HTTPS with the certificate the lab generated", func(t *testing.T) {
 		bundle, err := os.ReadFile(l.SecretPath("edge_pem"))
 		if err != nil {

@@ -12,7 +12,8 @@ import (
 	"time"
 )
 
-// voteConn is a minimal HTTP/1.1 keep-alive client for POST /api/vote.
+// voteConn is a minimal HTTP/1.1 keep-alive client for POST /api/vote (or,
+// for Ceiling, GET of one URL).
 // net/http's client costs about as much CPU per request as the vote server
 // itself (a reader and a writer goroutine per connection, a hand-off for
 // every request); on a 2-core machine that halves the rate we can measure.
@@ -21,12 +22,35 @@ type voteConn struct {
 	addr string // host:port
 	host string // Host header
 	path string
+	get  bool // GET path without a body, instead of POSTing votes
 	c    net.Conn
 	br   *bufio.Reader
 	req  []byte
 }
 
 func newVoteConn(base string) (*voteConn, error) {
+	v, err := newConn(base)
+	if err != nil {
+		return nil, err
+	}
+	v.path = strings.TrimSuffix(v.path, "/") + "/api/vote"
+	return v, nil
+}
+
+// newGetConn GETs exactly rawURL (path and query) on every request.
+func newGetConn(rawURL string) (*voteConn, error) {
+	v, err := newConn(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	if v.path == "" {
+		v.path = "/"
+	}
+	v.get = true
+	return v, nil
+}
+
+func newConn(base string) (*voteConn, error) {
 	u, err := url.Parse(base)
 	if err != nil {
 		return nil, err
@@ -38,7 +62,7 @@ func newVoteConn(base string) (*voteConn, error) {
 	if u.Port() == "" {
 		addr = net.JoinHostPort(u.Hostname(), "80")
 	}
-	return &voteConn{addr: addr, host: u.Host, path: strings.TrimSuffix(u.Path, "/") + "/api/vote"}, nil
+	return &voteConn{addr: addr, host: u.Host, path: u.RequestURI()}, nil
 }
 
 var errBadResponse = errors.New("malformed HTTP response")
@@ -62,14 +86,23 @@ func (v *voteConn) roundTrip(body []byte, timeout time.Duration) (int, error) {
 		v.c, v.br = c, bufio.NewReaderSize(c, 4096)
 	}
 	v.c.SetDeadline(time.Now().Add(timeout))
-	r := append(v.req[:0], "POST "...)
-	r = append(r, v.path...)
-	r = append(r, " HTTP/1.1\r\nHost: "...)
-	r = append(r, v.host...)
-	r = append(r, "\r\nContent-Type: application/json\r\nContent-Length: "...)
-	r = strconv.AppendInt(r, int64(len(body)), 10)
-	r = append(r, "\r\n\r\n"...)
-	r = append(r, body...)
+	var r []byte
+	if v.get {
+		r = append(v.req[:0], "GET "...)
+		r = append(r, v.path...)
+		r = append(r, " HTTP/1.1\r\nHost: "...)
+		r = append(r, v.host...)
+		r = append(r, "\r\n\r\n"...)
+	} else {
+		r = append(v.req[:0], "POST "...)
+		r = append(r, v.path...)
+		r = append(r, " HTTP/1.1\r\nHost: "...)
+		r = append(r, v.host...)
+		r = append(r, "\r\nContent-Type: application/json\r\nContent-Length: "...)
+		r = strconv.AppendInt(r, int64(len(body)), 10)
+		r = append(r, "\r\n\r\n"...)
+		r = append(r, body...)
+	}
 	v.req = r
 	if _, err := v.c.Write(r); err != nil {
 		return 0, err

@@ -228,3 +228,38 @@ func TestWaitsForTheResultsServiceBeforeVoting(t *testing.T) {
 		t.Fatalf("results refused %d times; report %+v", refused, rep)
 	}
 }
+
+// Ceiling counts the 2xx answers of one URL, and the failures apart.
+func TestCeiling(t *testing.T) {
+	var n sync.Mutex
+	calls := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.Lock()
+		calls++
+		c := calls
+		n.Unlock()
+		if r.Method != http.MethodGet || r.URL.RequestURI() != "/edge/ping?x=1" {
+			http.Error(w, "wrong request "+r.Method+" "+r.URL.RequestURI(), 400)
+			return
+		}
+		if c%10 == 0 {
+			http.Error(w, "unavailable", 503)
+			return
+		}
+		w.Write([]byte("edge\n"))
+	}))
+	defer srv.Close()
+	rep, err := Ceiling(context.Background(), srv.URL+"/edge/ping?x=1", 4, 300*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.OK == 0 || rep.Failed == 0 || rep.OK+rep.Failed != rep.Requests || rep.Errors["HTTP 503"] != rep.Failed {
+		t.Fatalf("%+v", rep)
+	}
+	if rep.PerSec <= 0 || rep.P50ms <= 0 || rep.P99ms < rep.P50ms {
+		t.Fatalf("stats %+v", rep)
+	}
+	if _, err := Ceiling(context.Background(), srv.URL, 1, 0); err == nil {
+		t.Fatal("a zero duration was accepted")
+	}
+}

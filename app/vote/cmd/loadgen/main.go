@@ -27,10 +27,30 @@ func main() {
 	reqTimeout := flag.Duration("request-timeout", 10*time.Second, "timeout per vote")
 	seed := flag.Uint64("seed", 0, "workload seed (0 = random)")
 	asJSON := flag.Bool("json", false, "print the report as JSON")
+	ceiling := flag.String("ceiling", "", "instead of voting, GET this URL as fast as possible for -duration and print the 2xx rate: the ceiling of the path to it (e.g. http://<interlock>/edge/ping, answered by HAProxy itself)")
+	duration := flag.Duration("duration", 20*time.Second, "how long -ceiling runs")
 	flag.Parse()
 
 	ctx, stop := svc.SignalContext()
 	defer stop()
+	if *ceiling != "" {
+		rep, err := loadgen.Ceiling(ctx, *ceiling, *conc, *duration)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if *asJSON {
+			enc := json.NewEncoder(os.Stdout)
+			enc.SetIndent("", "  ")
+			enc.Encode(rep)
+		} else {
+			fmt.Printf("GET %s over %d connections for %.1fs: %d ok (%.0f/s), %d failed; p50 %.2f ms, p99 %.2f ms\n",
+				rep.URL, rep.Concurrency, rep.Seconds, rep.OK, rep.PerSec, rep.Failed, rep.P50ms, rep.P99ms)
+			for k, n := range rep.Errors {
+				fmt.Printf("  error %q: %d\n", k, n)
+			}
+		}
+		return
+	}
 	rep, err := loadgen.Run(ctx, loadgen.Config{
 		URLs: env.List(*urls), ResultsURL: *resultsURL,
 		Votes: *votes, Voters: *voters, Switch: *sw, Rate: *rate, Concurrency: *conc,
