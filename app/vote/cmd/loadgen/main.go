@@ -38,17 +38,11 @@ func main() {
 		if err != nil {
 			log.Fatal(err)
 		}
-		if *asJSON {
-			enc := json.NewEncoder(os.Stdout)
-			enc.SetIndent("", "  ")
-			enc.Encode(rep)
-		} else {
+		output(*asJSON, rep, func() {
 			fmt.Printf("GET %s over %d connections for %.1fs: %d ok (%.0f/s), %d failed; p50 %.2f ms, p99 %.2f ms\n",
 				rep.URL, rep.Concurrency, rep.Seconds, rep.OK, rep.PerSec, rep.Failed, rep.P50ms, rep.P99ms)
-			for k, n := range rep.Errors {
-				fmt.Printf("  error %q: %d\n", k, n)
-			}
-		}
+			printErrors(rep.Errors)
+		})
 		return
 	}
 	rep, err := loadgen.Run(ctx, loadgen.Config{
@@ -59,15 +53,26 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	if *asJSON {
-		enc := json.NewEncoder(os.Stdout)
-		enc.SetIndent("", "  ")
-		enc.Encode(rep)
-	} else {
-		printReport(rep)
-	}
+	output(*asJSON, rep, func() { printReport(rep) })
 	if !rep.Match {
 		os.Exit(1)
+	}
+}
+
+// output prints report as indented JSON, or as text by printText.
+func output(asJSON bool, report any, printText func()) {
+	if !asJSON {
+		printText()
+		return
+	}
+	enc := json.NewEncoder(os.Stdout)
+	enc.SetIndent("", "  ")
+	enc.Encode(report)
+}
+
+func printErrors(errs map[string]int) {
+	for k, n := range errs {
+		fmt.Printf("  error %q: %d\n", k, n)
 	}
 }
 
@@ -75,9 +80,7 @@ func printReport(r loadgen.Report) {
 	fmt.Printf("sent %d votes in %.2fs: %d accepted (%.0f votes/s), %d rejected, %d failed\n",
 		r.Sent, r.SendSeconds, r.Accepted, r.VotesPerSec, r.Rejected, r.Failed)
 	fmt.Printf("latency p50 %.2f ms, p99 %.2f ms\n", r.P50ms, r.P99ms)
-	for k, n := range r.Errors {
-		fmt.Printf("  error %q: %d\n", k, n)
-	}
+	printErrors(r.Errors)
 	if r.Uncertain > 0 {
 		fmt.Printf("%d voters have an unknown final vote (a failed request may have been recorded)\n", r.Uncertain)
 	}
