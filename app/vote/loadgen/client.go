@@ -120,7 +120,8 @@ func (v *voteConn) roundTrip(body []byte, timeout time.Duration) (int, error) {
 	if err != nil {
 		return 0, errBadResponse
 	}
-	length, keep := -1, true
+	// HTTP/1.0 closes after each reply unless it says otherwise.
+	length, keep := -1, !bytes.HasPrefix(line, []byte("HTTP/1.0"))
 	for {
 		h, err := v.br.ReadSlice('\n')
 		if err != nil {
@@ -141,6 +142,8 @@ func (v *voteConn) roundTrip(body []byte, timeout time.Duration) (int, error) {
 			}
 		case bytes.EqualFold(name, []byte("Connection")) && bytes.EqualFold(value, []byte("close")):
 			keep = false
+		case bytes.EqualFold(name, []byte("Connection")) && bytes.EqualFold(value, []byte("keep-alive")):
+			keep = true
 		case bytes.EqualFold(name, []byte("Transfer-Encoding")):
 			return 0, errors.New("chunked response not supported")
 		}

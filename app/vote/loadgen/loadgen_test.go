@@ -3,6 +3,7 @@ package loadgen
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -261,5 +262,38 @@ func TestCeiling(t *testing.T) {
 	}
 	if _, err := Ceiling(context.Background(), srv.URL, 1, 0); err == nil {
 		t.Fatal("a zero duration was accepted")
+	}
+}
+
+// An HTTP/1.0 server closes the connection after each reply: the next
+// request dials again instead of failing on the closed one.
+func TestHTTP10ClosesTheConnection(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				buf := make([]byte, 4096)
+				if _, err := c.Read(buf); err != nil {
+					return
+				}
+				c.Write([]byte("HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nok\n"))
+			}()
+		}
+	}()
+	rep, err := Ceiling(context.Background(), "http://"+ln.Addr().String()+"/", 1, 200*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.OK < 2 || rep.Failed != 0 {
+		t.Fatalf("%d ok, %d failed: %v", rep.OK, rep.Failed, rep.Errors)
 	}
 }
