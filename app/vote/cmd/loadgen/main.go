@@ -1,13 +1,20 @@
 // Command loadgen votes through the edge and checks the tally is exact:
 // no acknowledged vote lost, none counted twice. It exits 1 on a mismatch.
+//
+// The first Ctrl-C stops sending and still checks the tally of the votes
+// sent; a second one quits.
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"log"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/swarmlab/swarmlab/app/vote/internal/env"
@@ -31,11 +38,11 @@ func main() {
 	duration := flag.Duration("duration", 20*time.Second, "how long -ceiling runs")
 	flag.Parse()
 
-	ctx, stop := svc.SignalContext()
-	defer stop()
 	if *ceiling != "" {
+		ctx, stop := svc.SignalContext()
+		defer stop()
 		rep, err := loadgen.Ceiling(ctx, *ceiling, *conc, *duration)
-		if err != nil {
+		if err != nil && !errors.Is(err, context.Canceled) { // Ctrl-C: report what was measured
 			log.Fatal(err)
 		}
 		output(*asJSON, rep, func() {
@@ -45,10 +52,22 @@ func main() {
 		})
 		return
 	}
+	ctx, quit := context.WithCancel(context.Background())
+	defer quit()
+	stopSending := make(chan struct{})
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sigs
+		fmt.Fprintln(os.Stderr, "loadgen: no more votes; checking the tally of those sent (again to quit)")
+		close(stopSending)
+		<-sigs
+		quit()
+	}()
 	rep, err := loadgen.Run(ctx, loadgen.Config{
 		URLs: env.List(*urls), ResultsURL: *resultsURL,
 		Votes: *votes, Voters: *voters, Switch: *sw, Rate: *rate, Concurrency: *conc,
-		Timeout: *timeout, RequestTimeout: *reqTimeout, Seed: *seed,
+		Timeout: *timeout, RequestTimeout: *reqTimeout, Seed: *seed, Stop: stopSending,
 	})
 	if err != nil {
 		log.Fatal(err)
@@ -77,6 +96,9 @@ func printErrors(errs map[string]int) {
 }
 
 func printReport(r loadgen.Report) {
+	if r.Stopped {
+		fmt.Println("stopped early by a signal: the figures are for the votes sent")
+	}
 	fmt.Printf("sent %d votes in %.2fs: %d accepted (%.0f votes/s), %d rejected, %d failed\n",
 		r.Sent, r.SendSeconds, r.Accepted, r.VotesPerSec, r.Rejected, r.Failed)
 	fmt.Printf("latency p50 %.2f ms, p99 %.2f ms\n", r.P50ms, r.P99ms)
