@@ -56,7 +56,7 @@ func Ceiling(ctx context.Context, url string, concurrency int, d time.Duration) 
 			defer c.close()
 			for ctx.Err() == nil && time.Now().Before(end) {
 				t0 := time.Now()
-				status, err := c.post(nil, 10*time.Second)
+				status, err := c.send(nil, 10*time.Second)
 				res.sent++
 				switch {
 				case err == nil && status/100 == 2:

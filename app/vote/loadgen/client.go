@@ -29,47 +29,36 @@ type voteConn struct {
 }
 
 func newVoteConn(base string) (*voteConn, error) {
-	v, err := newConn(base)
-	if err != nil {
-		return nil, err
-	}
-	v.path = strings.TrimSuffix(v.path, "/") + "/api/vote"
-	return v, nil
+	return newConn(base, false, func(u *url.URL) string { return strings.TrimSuffix(u.Path, "/") + "/api/vote" })
 }
 
 // newGetConn GETs exactly rawURL (path and query) on every request.
 func newGetConn(rawURL string) (*voteConn, error) {
-	v, err := newConn(rawURL)
-	if err != nil {
-		return nil, err
-	}
-	if v.path == "" {
-		v.path = "/"
-	}
-	v.get = true
-	return v, nil
+	return newConn(rawURL, true, (*url.URL).RequestURI)
 }
 
-func newConn(base string) (*voteConn, error) {
-	u, err := url.Parse(base)
+// newConn makes a connection to rawURL's host that requests path(rawURL).
+func newConn(rawURL string, get bool, path func(*url.URL) string) (*voteConn, error) {
+	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, err
 	}
 	if u.Scheme != "http" {
-		return nil, fmt.Errorf("%s: loadgen speaks plain http only", base)
+		return nil, fmt.Errorf("%s: loadgen speaks plain http only", rawURL)
 	}
 	addr := u.Host
 	if u.Port() == "" {
 		addr = net.JoinHostPort(u.Hostname(), "80")
 	}
-	return &voteConn{addr: addr, host: u.Host, path: u.RequestURI()}, nil
+	return &voteConn{addr: addr, host: u.Host, path: path(u), get: get}, nil
 }
 
 var errBadResponse = errors.New("malformed HTTP response")
 
-// post sends body and returns the status code. On any error the connection
+// send makes one request (a vote POST with body, or the GET) and returns
+// the status code. On any error the connection
 // is dropped and the next call dials a new one.
-func (v *voteConn) post(body []byte, timeout time.Duration) (int, error) {
+func (v *voteConn) send(body []byte, timeout time.Duration) (int, error) {
 	code, err := v.roundTrip(body, timeout)
 	if err != nil {
 		v.close()
@@ -86,23 +75,20 @@ func (v *voteConn) roundTrip(body []byte, timeout time.Duration) (int, error) {
 		v.c, v.br = c, bufio.NewReaderSize(c, 4096)
 	}
 	v.c.SetDeadline(time.Now().Add(timeout))
-	var r []byte
+	method := "POST "
 	if v.get {
-		r = append(v.req[:0], "GET "...)
-		r = append(r, v.path...)
-		r = append(r, " HTTP/1.1\r\nHost: "...)
-		r = append(r, v.host...)
-		r = append(r, "\r\n\r\n"...)
-	} else {
-		r = append(v.req[:0], "POST "...)
-		r = append(r, v.path...)
-		r = append(r, " HTTP/1.1\r\nHost: "...)
-		r = append(r, v.host...)
+		method = "GET "
+	}
+	r := append(v.req[:0], method...)
+	r = append(r, v.path...)
+	r = append(r, " HTTP/1.1\r\nHost: "...)
+	r = append(r, v.host...)
+	if !v.get {
 		r = append(r, "\r\nContent-Type: application/json\r\nContent-Length: "...)
 		r = strconv.AppendInt(r, int64(len(body)), 10)
-		r = append(r, "\r\n\r\n"...)
-		r = append(r, body...)
 	}
+	r = append(r, "\r\n\r\n"...)
+	r = append(r, body...)
 	v.req = r
 	if _, err := v.c.Write(r); err != nil {
 		return 0, err

@@ -175,7 +175,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 				body = strconv.AppendInt(body, int64(v.voter), 10)
 				body = append(body, `"}`...)
 				t0 := time.Now()
-				status, err := conn.post(body, cfg.RequestTimeout)
+				status, err := conn.send(body, cfg.RequestTimeout)
 				res.sent++
 				vs := &voters[v.voter]
 				switch {
