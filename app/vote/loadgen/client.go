@@ -56,8 +56,8 @@ func newConn(rawURL string, get bool, path func(*url.URL) string) (*voteConn, er
 var errBadResponse = errors.New("malformed HTTP response")
 
 // send makes one request (a vote POST with body, or the GET) and returns
-// the status code. On any error the connection
-// is dropped and the next call dials a new one.
+// the status code. On any error the connection is dropped and the next call
+// dials a new one.
 func (v *voteConn) send(body []byte, timeout time.Duration) (int, error) {
 	code, err := v.roundTrip(body, timeout)
 	if err != nil {
