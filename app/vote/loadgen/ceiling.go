@@ -3,8 +3,6 @@ package loadgen
 import (
 	"context"
 	"fmt"
-	"slices"
-	"strconv"
 	"sync"
 	"time"
 )
@@ -39,52 +37,30 @@ func Ceiling(ctx context.Context, url string, concurrency int, d time.Duration) 
 	if _, err := newGetConn(url); err != nil {
 		return CeilingReport{}, err
 	}
-	type result struct {
-		lat          []time.Duration
-		sent, failed int
-		errs         map[string]int
-	}
-	results := make([]result, concurrency)
+	results := make([]connStats, concurrency)
 	start := time.Now()
 	end := start.Add(d)
 	var wg sync.WaitGroup
 	for g := range concurrency {
 		wg.Go(func() {
 			res := &results[g]
-			res.errs = map[string]int{}
 			c, _ := newGetConn(url) // checked above
 			defer c.close()
 			for ctx.Err() == nil && time.Now().Before(end) {
 				t0 := time.Now()
 				status, err := c.send(nil, 10*time.Second)
-				res.sent++
-				switch {
-				case err == nil && status/100 == 2:
-					res.lat = append(res.lat, time.Since(t0))
-				case err != nil:
-					res.failed++
-					res.errs[errKind(err)]++
-				default:
-					res.failed++
-					res.errs["HTTP "+strconv.Itoa(status)]++
-				}
+				res.count(t0, status, err)
 			}
 		})
 	}
 	wg.Wait()
-	rep := CeilingReport{URL: url, Concurrency: concurrency, Seconds: time.Since(start).Seconds(), Errors: map[string]int{}}
-	var lat []time.Duration
-	for _, r := range results {
-		rep.Requests += r.sent
-		rep.Failed += r.failed
-		lat = append(lat, r.lat...)
-		for k, n := range r.errs {
-			rep.Errors[k] += n
-		}
+	tot := sumStats(results)
+	rep := CeilingReport{
+		URL: url, Concurrency: concurrency, Seconds: time.Since(start).Seconds(),
+		// A 4xx is a failure here: the URL should just answer.
+		Requests: tot.sent, OK: tot.ok, Failed: tot.rejected + tot.failed, Errors: tot.errs,
 	}
-	rep.OK = len(lat)
 	rep.PerSec = float64(rep.OK) / rep.Seconds
-	slices.Sort(lat)
-	rep.P50ms, rep.P99ms = pct(lat, 0.50), pct(lat, 0.99)
+	rep.P50ms, rep.P99ms = pct(tot.lat, 0.50), pct(tot.lat, 0.99)
 	return rep, ctx.Err()
 }

@@ -17,7 +17,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -130,12 +129,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 
 	plan := cfg.plan()
 	voters := make([]voter, cfg.Voters)
-	type result struct {
-		lat                        []time.Duration
-		sent, ok, rejected, failed int
-		errs                       map[string]int
-	}
-	results := make([]result, cfg.Concurrency)
+	results := make([]connStats, cfg.Concurrency)
 	var slot atomic.Int64
 	var interval time.Duration
 	if cfg.Rate > 0 {
@@ -146,7 +140,6 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	for g := range cfg.Concurrency {
 		wg.Go(func() {
 			res := &results[g]
-			res.errs = map[string]int{}
 			conns := make([]*voteConn, len(cfg.URLs))
 			for i, u := range cfg.URLs {
 				conns[i], _ = newVoteConn(u) // validated in defaults
@@ -176,26 +169,13 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 				body = append(body, `"}`...)
 				t0 := time.Now()
 				status, err := conn.send(body, cfg.RequestTimeout)
-				res.sent++
-				vs := &voters[v.voter]
-				switch {
-				case err == nil && status/100 == 2:
-					res.ok++
-					res.lat = append(res.lat, time.Since(t0))
+				switch res.count(t0, status, err) {
+				case accepted:
 					// Keep earlier unknown outcomes: a vote that timed out here
 					// may still have been stamped after this one on the server.
-					vs.acked = v.choice
-				case err == nil && status/100 == 4:
-					res.rejected++
-					res.errs["HTTP "+strconv.Itoa(status)]++
-				default:
-					res.failed++
-					vs.unacked |= bit(v.choice)
-					if err != nil {
-						res.errs[errKind(err)]++
-					} else {
-						res.errs["HTTP "+strconv.Itoa(status)]++
-					}
+					voters[v.voter].acked = v.choice
+				case failed:
+					voters[v.voter].unacked |= bit(v.choice)
 				}
 			}
 		})
@@ -206,25 +186,14 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		return rep, err
 	}
 
-	var lat []time.Duration
-	rep.Errors = map[string]int{}
-	for _, r := range results {
-		rep.Sent += r.sent
-		rep.Accepted += r.ok
-		rep.Rejected += r.rejected
-		rep.Failed += r.failed
-		lat = append(lat, r.lat...)
-		for k, n := range r.errs {
-			rep.Errors[k] += n
-		}
-	}
+	tot := sumStats(results)
+	rep.Sent, rep.Accepted, rep.Rejected, rep.Failed, rep.Errors = tot.sent, tot.ok, tot.rejected, tot.failed, tot.errs
 	rep.Stopped = rep.Sent < cfg.Votes
 	rep.SendSeconds = sendDone.Sub(start).Seconds()
 	if rep.SendSeconds > 0 {
 		rep.VotesPerSec = float64(rep.Accepted) / rep.SendSeconds
 	}
-	slices.Sort(lat)
-	rep.P50ms, rep.P99ms = pct(lat, 0.50), pct(lat, 0.99)
+	rep.P50ms, rep.P99ms = pct(tot.lat, 0.50), pct(tot.lat, 0.99)
 
 	// Expected tally: per voter, the set of possible final states.
 	lo, hi := base, base
