@@ -4,13 +4,18 @@ package worker_test
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -350,64 +355,309 @@ func TestDiscovery(t *testing.T) {
 	}
 }
 
-// The real worker binary, killed with SIGKILL in the middle of draining,
-// loses nothing and counts nothing twice once another worker takes over.
+// The real worker binary, killed with SIGKILL after it read a batch and
+// before it could commit it, loses nothing and counts nothing twice: another
+// worker claims what the dead one held and counts it.
+//
+// The window is made, not hoped for: the first worker reaches Postgres
+// through a proxy that the test pauses once the first votes are counted, so
+// every batch it reads after that is stuck in its commit. XPENDING must show
+// that batch under its name when it is killed.
 func TestKillWorkerProcess(t *testing.T) {
-	pg := schema(t)
-	r1, r2 := testenv.StartRedis(t), testenv.StartRedis(t)
-	c1, c2 := r1.Client(), r2.Client()
-	defer c1.Close()
-	defer c2.Close()
-	m := model{}
-	rnd := rand.New(rand.NewPCG(5, 5))
-	for range 20 {
-		xadd(t, c1, m, randomVotes(rnd, 1000, 8000, "v")...)
-		xadd(t, c2, m, randomVotes(rnd, 1000, 8000, "v")...)
-	}
+	bin := buildWorker(t)
 
+	t.Run("survivor claims", func(t *testing.T) {
+		k := killBetweenReadAndCommit(t, bin)
+		sv := k.survivor(t, "-claim-min-idle", "500ms", "-claim-interval", "200ms")
+		o, err := k.check(sv, 30*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitTally(t, k.pg, k.want, time.Second)
+		for _, c := range k.rdb {
+			drained(t, c)
+		}
+		t.Logf("survivor claimed %d entries (%v per Redis), tally a=%d b=%d as the model", o.claimed, o.claimedPer, o.tally.A, o.tally.B)
+	})
+
+	// The check above must be able to fail: a survivor that never claims
+	// (its entries must idle an hour first) leaves the dead worker's batch
+	// pending and the tally short, and the check has to say so.
+	t.Run("survivor that never claims is caught", func(t *testing.T) {
+		k := killBetweenReadAndCommit(t, bin)
+		sv := k.survivor(t, "-claim-min-idle", "1h", "-claim-interval", "200ms")
+		o, err := k.check(sv, 3*time.Second)
+		if err == nil {
+			t.Fatalf("the check passed a survivor that claimed nothing: %+v", o)
+		}
+		if o.statsErr != nil || o.claimed != 0 || o.deadPending == 0 || o.tally == k.want {
+			t.Fatalf("the check failed, but not for the reason it should: %v (%+v)", err, o)
+		}
+		t.Logf("the check failed as it should: %v", err)
+	})
+}
+
+func buildWorker(t *testing.T) string {
+	t.Helper()
 	bin := filepath.Join(t.TempDir(), "worker")
 	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/worker").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
-	run := func() *exec.Cmd {
-		cmd := exec.Command(bin, "-http", "", "-read-count", "200", "-claim-min-idle", "500ms", "-claim-interval", "200ms")
-		cmd.Env = append(os.Environ(),
-			"REDIS_ADDRS="+r1.Addr+","+r2.Addr,
-			"POSTGRES_HOST="+pg.Host, "POSTGRES_PORT="+strconv.Itoa(pg.Port),
-			"POSTGRES_USER="+pg.User, "POSTGRES_DB="+pg.Database,
-			"POSTGRES_PASSWORD_FILE="+pg.PasswordFile)
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		return cmd
+	return bin
+}
+
+// killed is the state a killBetweenReadAndCommit leaves: the first worker
+// (consumer "doomed") is dead, holding held entries it read and never
+// counted; Postgres answers again.
+type killed struct {
+	bin   string
+	pg    store.Config
+	proxy *tcpProxy
+	redis []*testenv.Redis
+	rdb   []*redis.Client
+	want  store.Tally // the model, over all votes
+	held  int64       // entries pending under "doomed" when it was killed
+}
+
+const doomed = "doomed"
+
+func killBetweenReadAndCommit(t *testing.T, bin string) *killed {
+	t.Helper()
+	ctx := context.Background()
+	k := &killed{bin: bin, pg: schema(t)}
+	k.proxy = startProxy(t, net.JoinHostPort(k.pg.Host, strconv.Itoa(k.pg.Port)))
+	k.redis = []*testenv.Redis{testenv.StartRedis(t), testenv.StartRedis(t)}
+	for _, r := range k.redis {
+		c := r.Client()
+		t.Cleanup(func() { c.Close() })
+		k.rdb = append(k.rdb, c)
 	}
-	first := run()
-	want := m.tally()
+	m := model{}
+	rnd := rand.New(rand.NewPCG(5, 5))
+	for _, c := range k.rdb {
+		xadd(t, c, m, randomVotes(rnd, 2000, 4000, "v")...)
+	}
+	first, firstHTTP := k.start(t, doomed, "-claim-min-idle", "500ms", "-claim-interval", "200ms")
+	// The first worker is up and counting: everything so far is in.
+	waitTally(t, k.pg, m.tally(), 30*time.Second)
+	for _, c := range k.rdb {
+		drained(t, c)
+	}
+	before := m.tally()
+
+	// Postgres stops answering; the next votes are read, and stuck. They
+	// arrive at once (MULTI), so the first read takes a full batch.
+	k.proxy.Pause()
+	for _, c := range k.rdb {
+		xaddTx(t, c, m, randomVotes(rnd, 3000, 4000, "v")...)
+	}
+	k.want = m.tally()
+	held := make([]int64, len(k.rdb))
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		got := readTally(t, pg)
-		if got.A+got.B > 0 {
-			break // it is mid-drain: kill it now
+		var err error
+		for i, c := range k.rdb {
+			if held[i], err = pendingFor(ctx, c, doomed); err != nil {
+				break
+			}
+		}
+		if err == nil && !slices.Contains(held, 0) {
+			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("first worker counted nothing")
+			break // the check below says what was seen
 		}
-		time.Sleep(time.Millisecond)
+		time.Sleep(10 * time.Millisecond)
 	}
+	st, stErr := healthz(firstHTTP)
 	first.Process.Kill()
 	first.Wait()
-	got := readTally(t, pg)
-	t.Logf("killed first worker with %d of %d voters counted", got.A+got.B, want.A+want.B)
-	if got == want {
-		t.Log("(the first worker had already finished; the kill tested nothing)")
+	// Pending is read again after the kill: what counts is what the dead
+	// worker left behind.
+	for i, c := range k.rdb {
+		n, err := pendingFor(ctx, c, doomed)
+		if err != nil {
+			t.Fatalf("XPENDING on %s after the kill: %v", k.redis[i].Addr, err)
+		}
+		held[i] = n
+		k.held += n
 	}
-	second := run()
-	defer func() { second.Process.Kill(); second.Wait() }()
-	waitTally(t, pg, want, 30*time.Second)
-	drained(t, c1)
-	drained(t, c2)
+	if slices.Contains(held, 0) {
+		t.Fatalf("killed the first worker with %v entries pending under %q per Redis (its stats %+v, %v): "+
+			"it held nothing read and uncommitted on every Redis, so the kill tested nothing", held, doomed, st, stErr)
+	}
+	if got := readTally(t, k.pg); got != before {
+		t.Fatalf("tally a=%d b=%d after the kill, want a=%d b=%d: the held batch reached Postgres", got.A, got.B, before.A, before.B)
+	}
+	t.Logf("killed %q holding %v entries per Redis, read and uncommitted (its stats: %+v)", doomed, held, st)
+
+	// Postgres is back. The dead worker's connections die with it, as its
+	// unsent transactions do.
+	k.proxy.Sever()
+	k.proxy.Resume()
+	return k
+}
+
+// xaddTx is xadd in one MULTI: a reader waiting on the stream sees all of
+// the votes at once.
+func xaddTx(t testing.TB, rdb *redis.Client, m model, votes ...ballot.Vote) {
+	t.Helper()
+	ctx := context.Background()
+	_, err := rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		for _, v := range votes {
+			p.XAdd(ctx, &redis.XAddArgs{Stream: ballot.Stream, Values: []string{
+				ballot.FieldVoter, v.Voter, ballot.FieldVote, string(v.Choice), ballot.FieldTS, strconv.FormatInt(v.TS, 10)}})
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range votes {
+		m.add(v)
+	}
+}
+
+// start runs the worker binary as consumer, draining both Redis through the
+// proxy, and returns it and its /healthz address.
+func (k *killed) start(t *testing.T, consumer string, args ...string) (*exec.Cmd, string) {
+	t.Helper()
+	httpAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(testenv.FreePort()))
+	args = append([]string{"-http", httpAddr, "-consumer", consumer, "-read-count", "200"}, args...)
+	cmd := exec.Command(k.bin, args...)
+	cmd.Env = append(os.Environ(),
+		"REDIS_ADDRS="+k.redis[0].Addr+","+k.redis[1].Addr,
+		"POSTGRES_HOST="+k.proxy.Host(), "POSTGRES_PORT="+strconv.Itoa(k.proxy.Port()),
+		"POSTGRES_USER="+k.pg.User, "POSTGRES_DB="+k.pg.Database,
+		"POSTGRES_PASSWORD_FILE="+k.pg.PasswordFile)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	return cmd, httpAddr
+}
+
+// survivor starts the worker that is to take over, and returns how to read
+// its stats.
+func (k *killed) survivor(t *testing.T, args ...string) func() ([]worker.Stats, error) {
+	t.Helper()
+	_, addr := k.start(t, "survivor", args...)
+	return func() ([]worker.Stats, error) { return healthz(addr) }
+}
+
+// takeover is what the check saw last.
+type takeover struct {
+	tally       store.Tally
+	left        []int64 // entries in each stream
+	pending     []int64 // of them, pending under any consumer
+	deadPending int64   // pending under the dead worker, all streams
+	claimed     int64   // by the survivor, all streams
+	claimedPer  []int64
+	statsErr    error
+}
+
+// check waits up to within for the survivor to have taken over: it claimed
+// at least what the dead worker held, the tally is the model's, and nothing
+// is left in the streams or pending. Otherwise it returns what is wrong.
+func (k *killed) check(stats func() ([]worker.Stats, error), within time.Duration) (takeover, error) {
+	deadline := time.Now().Add(within)
+	for {
+		o, err := k.observe(stats)
+		if err == nil {
+			err = o.problem(k.want, k.held)
+		}
+		if err == nil || time.Now().After(deadline) {
+			return o, err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (k *killed) observe(stats func() ([]worker.Stats, error)) (takeover, error) {
+	ctx := context.Background()
+	var o takeover
+	c, err := store.Connect(ctx, k.pg)
+	if err != nil {
+		return o, err
+	}
+	o.tally, err = store.ReadTally(ctx, c)
+	c.Close(ctx)
+	if err != nil {
+		return o, err
+	}
+	for _, rdb := range k.rdb {
+		n, err := rdb.XLen(ctx, ballot.Stream).Result()
+		if err != nil {
+			return o, err
+		}
+		p, err := rdb.XPending(ctx, ballot.Stream, ballot.Group).Result()
+		if err != nil {
+			return o, err
+		}
+		o.left = append(o.left, n)
+		o.pending = append(o.pending, p.Count)
+		o.deadPending += p.Consumers[doomed]
+	}
+	st, err := stats()
+	o.statsErr = err
+	for _, s := range st {
+		o.claimed += s.Claimed
+		o.claimedPer = append(o.claimedPer, s.Claimed)
+	}
+	return o, nil
+}
+
+func (o takeover) problem(want store.Tally, held int64) error {
+	var errs []string
+	if o.statsErr != nil {
+		errs = append(errs, fmt.Sprintf("survivor stats: %v", o.statsErr))
+	} else if o.claimed < held {
+		errs = append(errs, fmt.Sprintf("the survivor claimed %d entries, the dead worker held %d", o.claimed, held))
+	}
+	if o.tally != want {
+		errs = append(errs, fmt.Sprintf("tally a=%d b=%d, want a=%d b=%d", o.tally.A, o.tally.B, want.A, want.B))
+	}
+	if o.deadPending > 0 {
+		errs = append(errs, fmt.Sprintf("%d entries still pending under %q", o.deadPending, doomed))
+	}
+	for i := range o.left {
+		if o.left[i] > 0 || o.pending[i] > 0 {
+			errs = append(errs, fmt.Sprintf("stream %d: %d entries left, %d pending", i, o.left[i], o.pending[i]))
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return errors.New(strings.Join(errs, "; "))
+}
+
+// pendingFor is how many entries consumer has read and not acknowledged.
+func pendingFor(ctx context.Context, rdb *redis.Client, consumer string) (int64, error) {
+	p, err := rdb.XPending(ctx, ballot.Stream, ballot.Group).Result()
+	if err != nil {
+		return 0, err
+	}
+	return p.Consumers[consumer], nil
+}
+
+// healthz reads a worker process's stats.
+func healthz(addr string) ([]worker.Stats, error) {
+	c := http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get("http://" + addr + "/healthz")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET /healthz: %s", resp.Status)
+	}
+	var st []worker.Stats
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		return nil, err
+	}
+	return st, nil
 }
 
 // BenchmarkWorkerDrain measures how fast one worker moves votes from two
