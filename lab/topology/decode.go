@@ -154,6 +154,11 @@ func (d *decoder) topology(root *yaml.Node, t *Topology) bool {
 				t.Stacks = append(t.Stacks, stack)
 			})
 		}},
+		{"e2e", func(n *yaml.Node, path string) {
+			d.mapping(n, path, []field{
+				{"require", d.strings(&t.E2E.Require)},
+			})
+		}},
 	})
 }
 
@@ -227,6 +232,20 @@ func (d *decoder) str(dst *string) func(*yaml.Node, string) {
 		default:
 			d.errorf(n.Line, path, "expected a string, found %s", describe(n))
 		}
+	}
+}
+
+// strings decodes a list of scalars as strings. Null leaves the list empty.
+func (d *decoder) strings(dst *[]string) func(*yaml.Node, string) {
+	return func(n *yaml.Node, path string) {
+		d.sequence(n, path, func(item *yaml.Node, path string) {
+			var s string
+			before := len(d.issues)
+			d.str(&s)(item, path)
+			if len(d.issues) == before {
+				*dst = append(*dst, s)
+			}
+		})
 	}
 }
 

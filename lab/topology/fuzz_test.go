@@ -131,6 +131,6 @@ func checkValid(t *testing.T, top *Topology) {
 func exported(t *Topology) Topology {
 	return Topology{
 		APIVersion: t.APIVersion, Kind: t.Kind, Name: t.Name,
-		Provider: t.Provider, Swarm: t.Swarm, Nodes: t.Nodes, Stacks: t.Stacks,
+		Provider: t.Provider, Swarm: t.Swarm, Nodes: t.Nodes, Stacks: t.Stacks, E2E: t.E2E,
 	}
 }

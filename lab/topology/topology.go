@@ -63,6 +63,8 @@ type Topology struct {
 	Swarm      Swarm    `yaml:"swarm,omitempty"`
 	Nodes      []Node   `yaml:"nodes"`
 	Stacks     []Stack  `yaml:"stacks,omitempty"`
+	// E2E says what the e2e suite must run on this topology.
+	E2E E2E `yaml:"e2e,omitempty"`
 
 	source    string          // file name as given to Parse/Load
 	dir       string          // absolute directory stack files are relative to

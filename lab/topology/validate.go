@@ -49,6 +49,7 @@ func (t *Topology) Validate() (warnings []string, err error) {
 	v.nodes()
 	v.ssh()
 	v.stacks()
+	v.e2e()
 
 	sortIssues(v.warnings)
 	for _, w := range v.warnings {

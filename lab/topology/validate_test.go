@@ -84,7 +84,7 @@ node:
 nodes:
   - {name: m1, role: manager}
 `,
-			want: []want{{3, "node", `unknown field (did you mean "nodes"?) (expected one of apiVersion, kind, name, provider, swarm, nodes, stacks)`}},
+			want: []want{{3, "node", `unknown field (did you mean "nodes"?) (expected one of apiVersion, kind, name, provider, swarm, nodes, stacks, e2e)`}},
 		},
 		{
 			name: "unknown node key",
