@@ -25,7 +25,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 || (os.Args[1] != "up" && os.Args[1] != "down") {
-		fmt.Fprintln(os.Stderr, "usage: swarmlab-sshhosts up|down -name NAME [-dir DIR] [-workers N] [-managers N] [-mirror haproxy,redis]")
+		fmt.Fprintln(os.Stderr, "usage: swarmlab-sshhosts up|down -name NAME [-dir DIR] [-workers N] [-managers N] [-mirror haproxy,redis] [-require failover,drain]")
 		os.Exit(2)
 	}
 	verb := os.Args[1]
@@ -35,6 +35,7 @@ func main() {
 	managers := fs.Int("managers", 1, "number of manager hosts (m1, m2...)")
 	workers := fs.Int("workers", 2, "number of worker hosts (w1, w2...)")
 	mirror := fs.String("mirror", "", "comma-separated standard images (haproxy, redis, nginx, postgres) the hosts get as docker.io names")
+	require := fs.String("require", "", "comma-separated e2e labels the written topology requires (e2e.require)")
 	fs.Parse(os.Args[2:])
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -61,6 +62,9 @@ func main() {
 	}
 	if *mirror != "" {
 		opts.Mirror = strings.Split(*mirror, ",")
+	}
+	if *require != "" {
+		opts.Require = strings.Split(*require, ",")
 	}
 	h, err := sshhosts.Start(ctx, host, opts)
 	if err != nil {

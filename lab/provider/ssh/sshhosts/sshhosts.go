@@ -60,6 +60,9 @@ type Options struct {
 	// the hosts as docker.io, from a registry container on their network
 	// that stands in for Docker Hub. Empty: no mirror.
 	Mirror []string
+	// Require lists the e2e suite's Ginkgo labels the topology requires
+	// (its e2e.require): a full run on these hosts must run each.
+	Require []string
 }
 
 // Hosts is a started set of hosts.
@@ -196,6 +199,9 @@ nodes:
 `, len(opts.Nodes), topology.APIVersion, opts.Name, keyFile, knownFile)
 	for _, n := range opts.Nodes {
 		fmt.Fprintf(&b, "  - name: %s\n    role: %s\n    labels: {role: %s}\n    ssh: {address: %s}\n", n.Name, n.Role, n.Role, addrs[n.Name])
+	}
+	if len(opts.Require) > 0 {
+		fmt.Fprintf(&b, "e2e:\n  require: [%s]\n", strings.Join(opts.Require, ", "))
 	}
 	return b.String()
 }
