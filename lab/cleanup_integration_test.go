@@ -3,9 +3,12 @@
 package lab_test
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -21,6 +24,11 @@ import (
 // so the parent can interrupt it or watch it panic.
 const helperEnv = "SWARMLAB_CLEANUP_HELPER"
 
+const (
+	reachedPanic = "reached panic:"
+	panicMessage = "a test panics while it owns a lab"
+)
+
 func TestHelperProcess(t *testing.T) {
 	mode := os.Getenv(helperEnv)
 	if mode == "" {
@@ -34,19 +42,26 @@ func TestHelperProcess(t *testing.T) {
 	t.Cleanup(func() { l.Down(context.Background()) })
 	switch mode {
 	case "panic":
-		panic("a test panics while it owns a lab")
+		// The parent reads this line to know the panic below is what ended
+		// the child, and that the lab existed when it did.
+		fmt.Printf("%s lab %s has %d containers\n", reachedPanic, name, labContainers(context.Background(), name))
+		panic(panicMessage)
 	case "block":
 		time.Sleep(10 * time.Minute)
 	}
 }
 
-func child(t *testing.T, mode, name string) *exec.Cmd {
+// child starts the helper; what it writes to stdout and stderr goes to the
+// returned buffer, to be read once the child has exited.
+func child(t *testing.T, mode, name string) (*exec.Cmd, *bytes.Buffer) {
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$", "-test.v")
 	cmd.Env = append(os.Environ(), helperEnv+"="+mode, "SWARMLAB_HELPER_LAB="+name)
+	out := new(bytes.Buffer)
+	cmd.Stdout, cmd.Stderr = out, out // one writer: exec serialises the writes
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	return cmd
+	return cmd, out
 }
 
 func labContainers(ctx context.Context, name string) int {
@@ -64,7 +79,7 @@ func labContainers(ctx context.Context, name string) int {
 func TestInterruptDuringBringUpRemovesTheLab(t *testing.T) {
 	const name = "it-sigint"
 	lab.Down(context.Background(), name)
-	cmd := child(t, "block", name)
+	cmd, out := child(t, "block", name)
 	// Interrupt as soon as the bring-up has made its first container.
 	_, err := wait.For(context.Background(), "the child's bring-up to create a container", time.Minute, 50*time.Millisecond,
 		func(ctx context.Context) wait.Result {
@@ -80,18 +95,42 @@ func TestInterruptDuringBringUpRemovesTheLab(t *testing.T) {
 	cmd.Process.Signal(syscall.SIGINT)
 	err = cmd.Wait()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 130 {
-		t.Errorf("child exit: %v, want exit code 130", err)
+		t.Errorf("child exit: %v, want exit code 130; its output:\n%s", err, out)
 	}
 	assertNothingLeft(t, name)
 }
 
+// TestPanicInATestRemovesTheLab: a child test brings a lab up and panics;
+// the lab must be gone when the child has exited. The old version only
+// checked that the child did not pass: a child that failed before it had
+// made anything (no images, a bad topology, Up failing) left nothing behind
+// and passed it. Now the child must have printed the marker with a lab of
+// containers, and exited as a panic does (status 2, with the message).
 func TestPanicInATestRemovesTheLab(t *testing.T) {
 	const name = "it-panic"
 	lab.Down(context.Background(), name)
-	cmd := child(t, "panic", name)
+	cmd, out := child(t, "panic", name)
 	err := cmd.Wait()
-	if err == nil {
-		t.Fatal("child passed; it should have panicked")
+	output := out.String()
+	var marker string
+	for _, line := range strings.Split(output, "\n") {
+		if strings.HasPrefix(line, reachedPanic) {
+			marker = line
+		}
 	}
+	var containers int
+	if marker == "" {
+		t.Fatalf("the child never reached its panic (no %q line); its output:\n%s", reachedPanic, output)
+	}
+	if _, serr := fmt.Sscanf(marker, reachedPanic+" lab "+name+" has %d containers", &containers); serr != nil || containers == 0 {
+		t.Fatalf("the child panicked without a lab: %q", marker)
+	}
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 {
+		t.Fatalf("child exit: %v, want exit status 2 (a panic); its output:\n%s", err, output)
+	}
+	if !strings.Contains(output, "panic: "+panicMessage) {
+		t.Fatalf("the child's output has no %q; its output:\n%s", "panic: "+panicMessage, output)
+	}
+	t.Logf("child: %s; exited with %v", marker, err)
 	assertNothingLeft(t, name)
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/swarmlab/swarmlab/lab/labtest"
 	"github.com/swarmlab/swarmlab/lab/provider"
 	"github.com/swarmlab/swarmlab/lab/provider/docker"
+	"github.com/swarmlab/swarmlab/lab/registry"
 	"github.com/swarmlab/swarmlab/lab/topology"
 	"github.com/swarmlab/swarmlab/lab/wait"
 )
@@ -287,6 +288,12 @@ func TestFailedBringUpLeavesNothing(t *testing.T) {
 	assertNothingLeft(t, "it-cancelled")
 }
 
+// testRegistryServices runs services on every node from an image only the
+// lab registry holds and from a mirrored docker.io name, and proves from the
+// registry's own access log that every node fetched both manifests from it.
+// The old test only waited for the tasks to run: on a machine with internet
+// access a node whose mirror missed would have pulled nginx from docker.io
+// and passed.
 func testRegistryServices(t *testing.T, l *lab.Lab) {
 	ctx := context.Background()
 	// An image that exists only in the lab registry: the host pushes its
@@ -299,7 +306,18 @@ func testRegistryServices(t *testing.T, l *lab.Lab) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, img := range []string{l.Cluster.Registry.Pull + "/" + only, "nginx"} {
+	for _, c := range []struct{ img, repo string }{
+		{l.Cluster.Registry.Pull + "/" + only, "lab/only-here"},
+		{"nginx", registry.Name("nginx")},
+	} {
+		img := c.img
+		// The log before the pull: what follows is this pull's doing.
+		before := registryLog(t, l)
+		for _, n := range l.Cluster.Nodes {
+			if err := pulledFromLabRegistry(before, c.repo, n.Addr); err == nil {
+				t.Fatalf("registry served %s to node %s before its service existed: the log cannot tell this pull apart", c.repo, n.Name)
+			}
+		}
 		name := strings.NewReplacer("/", "-", ":", "-", ".", "-").Replace(img)
 		created, err := mgr.ServiceCreate(ctx, client.ServiceCreateOptions{Spec: swarm.ServiceSpec{
 			Annotations:  swarm.Annotations{Name: name},
@@ -331,8 +349,101 @@ func testRegistryServices(t *testing.T, l *lab.Lab) {
 		if err != nil {
 			t.Error(err)
 		}
+		after := registryLog(t, l)[len(before):]
+		for _, n := range l.Cluster.Nodes {
+			if err := pulledFromLabRegistry(after, c.repo, n.Addr); err != nil {
+				t.Errorf("service %s: node %s (%s): %v", name, n.Name, n.Addr, err)
+			} else {
+				t.Logf("node %s pulled %s from the lab registry: %s", n.Name, img, servedTo(after, c.repo, n.Addr))
+			}
+		}
 		mgr.ServiceRemove(ctx, created.ID, client.ServiceRemoveOptions{})
 	}
+
+	// The control: a docker.io name the lab registry does not hold. The
+	// node's mirror answers 404, which the log records against the node's
+	// address, and the check above rejects it: a pull that went past the
+	// mirror cannot pass for one the lab registry served.
+	n := l.Cluster.Nodes[len(l.Cluster.Nodes)-1]
+	const absent = "swarmlab-absent/not-pushed:v1"
+	nc, err := l.Client(n.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := registryLog(t, l)
+	pctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if resp, err := nc.ImagePull(pctx, absent, client.ImagePullOptions{}); err == nil {
+		err = resp.Wait(pctx)
+		if err == nil {
+			t.Errorf("node %s pulled %s, which nobody pushed", n.Name, absent)
+		}
+	}
+	after := registryLog(t, l)[len(before):]
+	repo := registry.Name("swarmlab-absent/not-pushed")
+	if err := pulledFromLabRegistry(after, repo, n.Addr); err == nil {
+		t.Errorf("the check accepts a pull of %s, which the lab registry does not hold", absent)
+	}
+	missed := false
+	for _, r := range after {
+		missed = missed || (r.Remote == n.Addr && r.ManifestGet(repo) && r.Status == http.StatusNotFound)
+	}
+	if !missed {
+		t.Errorf("the registry log records no 404 for node %s's pull of %s; it recorded %v", n.Name, absent, after)
+	} else {
+		t.Logf("control: node %s's pull of %s missed the lab registry: %s", n.Name, absent, servedTo(after, repo, n.Addr))
+	}
+}
+
+// registryLog reads the access log of the lab's registry container through
+// the host engine.
+func registryLog(t *testing.T, l *lab.Lab) []registry.Request {
+	t.Helper()
+	ctx := context.Background()
+	f := make(client.Filters).Add("label", docker.LabelLab+"="+l.Name).Add("label", docker.LabelComponent+"=registry")
+	cs, err := l.Host.ContainerList(ctx, client.ContainerListOptions{Filters: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cs.Items) != 1 {
+		t.Fatalf("lab %s has %d running registry containers, want 1", l.Name, len(cs.Items))
+	}
+	reqs, err := registry.Requests(ctx, l.Host, cs.Items[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reqs
+}
+
+// servedTo lists the manifest GETs of repo the registry answered for addr.
+func servedTo(reqs []registry.Request, repo, addr string) string {
+	var out []string
+	for _, r := range reqs {
+		if r.Remote == addr && r.ManifestGet(repo) {
+			out = append(out, fmt.Sprintf("GET %s %d", r.Path, r.Status))
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
+// pulledFromLabRegistry says whether the registry served a manifest of repo
+// to the node at addr (HTTP 200 on a GET), and if not, what it did record
+// for that node and repo.
+func pulledFromLabRegistry(reqs []registry.Request, repo, addr string) error {
+	var seen []string
+	for _, r := range reqs {
+		if r.Remote != addr || !strings.HasPrefix(r.Path, "/v2/"+repo+"/") {
+			continue
+		}
+		if r.ManifestGet(repo) && r.Status == http.StatusOK {
+			return nil
+		}
+		seen = append(seen, r.String())
+	}
+	if len(seen) == 0 {
+		seen = append(seen, "no request for "+repo+" from "+addr)
+	}
+	return fmt.Errorf("the lab registry served no manifest of %s to %s (GET 200); its log has: %s", repo, addr, strings.Join(seen, "; "))
 }
 
 func stdRef(t *testing.T, l *lab.Lab, name string) string {
