@@ -92,7 +92,7 @@ func Up(ctx context.Context, t *topology.Topology, opts Options) (l *Lab, err er
 		}
 	}()
 
-	r := &runner{out: out, lab: l}
+	r := &runner{out: out, lab: l, live: isTerminal(out)}
 	start := time.Now()
 	steps := []struct {
 		name string
@@ -136,29 +136,37 @@ func Up(ctx context.Context, t *topology.Topology, opts Options) (l *Lab, err er
 	return l, nil
 }
 
-// runner runs named steps, reporting each with its elapsed time.
+// runner runs named steps, reporting each with its elapsed time. On a
+// terminal (live) the running step is shown with a clock that ticks; in a
+// log each step is one line, written when it ends.
 type runner struct {
-	out io.Writer
-	lab *Lab
+	out  io.Writer
+	lab  *Lab
+	live bool
+	// tick is how often the live line is redrawn (default liveTick).
+	tick time.Duration
 }
+
+const liveTick = 100 * time.Millisecond
 
 func (r *runner) step(ctx context.Context, name string, fn func(context.Context) error) error {
 	start := time.Now()
-	tty := isTerminal(r.out)
-	if tty {
-		fmt.Fprintf(r.out, " • %s ...", name)
+	stopClock := func() {}
+	if r.live {
+		stopClock = r.clock(name, start)
 	}
 	err := fn(ctx)
 	if err == nil && ctx.Err() != nil {
 		err = ctx.Err()
 	}
 	d := time.Since(start)
+	stopClock()
 	r.lab.BringUp.Steps = append(r.lab.BringUp.Steps, StepTiming{Name: name, Duration: d})
 	mark := "✓"
 	if err != nil {
 		mark = "✗"
 	}
-	if tty {
+	if r.live {
 		fmt.Fprint(r.out, "\r\033[K")
 	}
 	fmt.Fprintf(r.out, " %s %-40s %6.2fs\n", mark, name, d.Seconds())
@@ -166,6 +174,35 @@ func (r *runner) step(ctx context.Context, name string, fn func(context.Context)
 		return fmt.Errorf("%s: %w", strings.ToLower(name[:1])+name[1:], err)
 	}
 	return nil
+}
+
+// clock redraws " • name  1.2s" until the returned func is called; that
+// func returns only once the last redraw is written, so the step's final
+// line never interleaves with it.
+func (r *runner) clock(name string, start time.Time) (stop func()) {
+	tick := r.tick
+	if tick <= 0 {
+		tick = liveTick
+	}
+	draw := func() {
+		fmt.Fprintf(r.out, "\r\033[K • %-40s %6.1fs", name, time.Since(start).Seconds())
+	}
+	draw()
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(tick)
+		defer t.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-t.C:
+				draw()
+			}
+		}
+	}()
+	return func() { close(quit); <-done }
 }
 
 func isTerminal(w io.Writer) bool {
