@@ -72,12 +72,16 @@ func check(t *testing.T, rep loadgen.Report, votes int) {
 	t.Helper()
 	t.Logf("%d votes accepted at %.0f votes/s (p50 %.1f ms, p99 %.1f ms); counted %.2fs after the last reply",
 		rep.Accepted, rep.VotesPerSec, rep.P50ms, rep.P99ms, rep.CountedAfter)
-	t.Logf("expected %+v observed %+v lost %d double %d", rep.Expected, rep.Observed, rep.Lost, rep.Double)
+	t.Logf("expected %+v observed %+v; %d voters checked, lost %d, unexpected %d",
+		rep.Expected, rep.Observed, rep.Checked, rep.Lost.Count, rep.Unexpected.Count)
 	if rep.Accepted != votes || rep.Failed != 0 || rep.Rejected != 0 {
 		t.Errorf("accepted %d of %d (failed %d, rejected %d: %v)", rep.Accepted, votes, rep.Failed, rep.Rejected, rep.Errors)
 	}
-	if !rep.Match || rep.Lost != 0 || rep.Double != 0 || rep.Expected != rep.Observed {
-		t.Fatalf("tally mismatch: %+v", rep)
+	if err := rep.Verdict(); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Expected != rep.Observed || rep.Checked != rep.Voters {
+		t.Fatalf("tally %+v, expected exactly %+v; %d of %d voters checked", rep.Observed, rep.Expected, rep.Checked, rep.Voters)
 	}
 }
 

@@ -1,11 +1,15 @@
-// Package loadgen votes through the vote service and then checks that the
-// results service counted exactly the votes that were acknowledged.
+// Package loadgen votes through the vote service and then checks, voter by
+// voter, that the results service counts exactly what was acknowledged.
 //
 // Each voter's votes are sent one after another from one goroutine, so a
-// voter's latest acknowledged vote is well defined, and the expected tally is
-// known exactly. A vote that failed without a clear "no" (a 5xx, a timeout, a
-// broken connection) may or may not have been recorded; such voters widen
-// the expected range instead of making the check guess.
+// voter's latest acknowledged vote is well defined. After the tally settles,
+// every voter is read back (GET /api/voter) and must be counted with its
+// latest acknowledged vote or with a vote whose outcome is unknown (a 5xx, a
+// timeout, a broken connection: it may have been recorded); a voter with no
+// acknowledged vote may also be counted with none. The tally's totals are
+// checked against the voters read, as a second, independent view. A run that
+// proved too little (few votes acknowledged, many voters uncertain) is
+// inconclusive, not a pass: see Report.Verdict.
 package loadgen
 
 import (
@@ -30,6 +34,12 @@ import (
 // before the first vote is sent.
 const baselineTimeout = time.Minute
 
+// Default floors under which a run proves too little to pass.
+const (
+	DefaultMinAccepted  = 0.5
+	DefaultMaxUncertain = 0.05
+)
+
 // Config for one run. Zero values get defaults where noted.
 type Config struct {
 	URLs           []string      // vote service base URLs, used round-robin (normally one: the edge)
@@ -39,41 +49,77 @@ type Config struct {
 	Switch         float64       // chance a repeat vote switches option
 	Rate           float64       // votes/s overall; 0 = as fast as possible
 	Concurrency    int           // concurrent keep-alive connections (default 64)
-	Timeout        time.Duration // how long to wait for the tally to match (default 60s)
+	Timeout        time.Duration // how long to wait for the tally to match, and again for reading the voters (default 60s)
 	RequestTimeout time.Duration // per vote (default 10s)
 	Seed           uint64        // workload seed (default: random)
 	Prefix         string        // voter id prefix (default: random, so runs never share voters)
-	Client         *http.Client  // for reading results (votes use voteConn)
+	Client         *http.Client  // for reading results and voters (votes use voteConn)
 	// Stop, when closed, ends sending early: no vote is sent after it, and
 	// the run goes on to wait for the tally of the votes that were sent.
 	// Nil sends all Votes.
 	Stop <-chan struct{}
+
+	// The floors of a conclusive run: at least MinAccepted of the votes
+	// sent acknowledged (default 0.5; negative: no floor), at most
+	// MaxUncertain of the voters uncertain (default 0.05; negative: none).
+	MinAccepted, MaxUncertain float64
 }
 
-// Report is the outcome of a run.
+// Report is the outcome of a run. Verdict says whether it passed.
 type Report struct {
-	Sent      int  `json:"sent"`
-	Accepted  int  `json:"accepted"`                // 2xx
-	Rejected  int  `json:"rejected"`                // 4xx: certainly not recorded
-	Failed    int  `json:"failed"`                  // 5xx or transport errors: maybe recorded
-	Uncertain int  `json:"uncertain"`               // voters whose final vote is unknown because of failures
-	Stopped   bool `json:"stopped_early,omitempty"` // Config.Stop ended sending before all Votes
+	Started  time.Time `json:"started"`
+	Sent     int       `json:"sent"`
+	Accepted int       `json:"accepted"`                // 2xx
+	Rejected int       `json:"rejected"`                // 4xx: certainly not recorded
+	Failed   int       `json:"failed"`                  // 5xx or transport errors: maybe recorded
+	Stopped  bool      `json:"stopped_early,omitempty"` // Config.Stop ended sending before all Votes
 
 	SendSeconds  float64 `json:"send_seconds"`
 	VotesPerSec  float64 `json:"accepted_votes_per_sec"`
 	P50ms        float64 `json:"p50_ms"`
 	P99ms        float64 `json:"p99_ms"`
-	CountedAfter float64 `json:"counted_after_seconds"` // from the last reply until the tally matched; -1 if never
+	CountedAfter float64 `json:"counted_after_seconds"` // from the last reply until the tally was in range; -1 if never
 
-	Baseline Tally `json:"baseline"`      // tally before the run
-	Expected Tally `json:"expected"`      // baseline + this run's votes (lower bound if uncertain > 0)
-	ExpectHi Tally `json:"expected_high"` // upper bound; equals expected when uncertain == 0
-	Observed Tally `json:"observed"`      // last tally read
-	Lost     int64 `json:"lost"`          // acknowledged votes missing from the tally
-	Double   int64 `json:"double_counted"`
-	Match    bool  `json:"match"`
+	// The per-voter check, on which the verdict rests.
+	Voters     int    `json:"voters"`     // voters who sent at least one vote
+	Checked    int    `json:"checked"`    // of them, read back from /api/voter
+	Unread     int    `json:"unread"`     // could not be read in time
+	Lost       Voters `json:"lost"`       // latest acknowledged vote not counted: none, or an older vote instead
+	Unexpected Voters `json:"unexpected"` // counted with a vote never acknowledged nor left unknown for them
+	Uncertain  Voters `json:"uncertain"`  // more than one final state possible because of failed requests
+	Counted    Tally  `json:"counted"`    // the checked voters' counted votes, added up
+
+	// The totals: the tally must have moved by exactly Counted.
+	Baseline     Tally `json:"baseline"`       // tally before the run
+	Expected     Tally `json:"expected"`       // baseline + this run's votes (lower bound if uncertain > 0)
+	ExpectHi     Tally `json:"expected_high"`  // upper bound; equals expected when uncertain == 0
+	Observed     Tally `json:"observed"`       // last tally read
+	TallyInRange bool  `json:"tally_in_range"` // observed was within expected .. expected_high
+	TallySteady  bool  `json:"tally_steady"`   // the tally did not move while the voters were read
+	TallyDiff    Tally `json:"tally_diff"`     // (observed - baseline) - counted; zero when the two views agree
+
+	MinAccepted  float64 `json:"min_accepted"`  // floor: share of votes sent that must be acknowledged
+	MaxUncertain float64 `json:"max_uncertain"` // ceiling: largest share of voters that may be uncertain
+	Result       string  `json:"verdict"`       // "pass", or what Verdict says is wrong
 
 	Errors map[string]int `json:"errors,omitempty"` // failure kinds and how often
+
+	log []event // every request, by send time: for Between
+}
+
+// Voters counts voters in one class of the check, with a few examples.
+type Voters struct {
+	Count    int      `json:"count"`
+	Examples []string `json:"examples,omitempty"` // up to maxExamples voter ids
+}
+
+const maxExamples = 10
+
+func (v *Voters) add(id string) {
+	v.Count++
+	if len(v.Examples) < maxExamples {
+		v.Examples = append(v.Examples, id)
+	}
 }
 
 // Tally is the shape of /api/results.
@@ -88,28 +134,63 @@ type vote struct {
 	choice byte
 }
 
-// voter is touched only by the goroutine that owns it.
+// voter is touched only by the goroutine that owns it until sending ends.
+//
+// unknown keeps the choices of every vote with an unknown outcome, also of
+// those sent before the latest acknowledged one: such a vote may be stamped
+// (and so win) after it. The edge retries a vote on another task when a task
+// does not answer within its server timeout (30s, three times, with
+// retry-on response-timeout), long after loadgen gave up on it (10s) and
+// went on with the voter's next vote; and a vote task does not stop a vote
+// it already took when the client goes away.
 type voter struct {
 	acked   byte  // latest acknowledged choice, 0 if none
-	unacked uint8 // choices of votes whose outcome is unknown (bit 1 = a, 2 = b)
+	unknown uint8 // choices of votes whose outcome is unknown (bitA, bitB)
+	ever    uint8 // choices ever acknowledged or unknown
+	used    bool  // at least one vote was sent
 }
 
 const bitA, bitB = 1, 2
 
 func bit(c byte) uint8 {
-	if c == 'a' {
+	switch c {
+	case 'a':
 		return bitA
+	case 'b':
+		return bitB
 	}
-	return bitB
+	return 0
 }
 
-// Run sends the votes, waits for the tally, and reports. The error is for
-// runs that could not be carried out; a mismatch is reported in Report.Match.
+// allowed returns the final states the voter may be counted with: a set of
+// choices, and whether "no vote" is one of them.
+func (v voter) allowed() (choices uint8, none bool) {
+	if v.acked != 0 {
+		return bit(v.acked) | v.unknown, false
+	}
+	return v.unknown, true
+}
+
+func (v voter) uncertain() bool {
+	c, none := v.allowed()
+	n := 0
+	if none {
+		n++
+	}
+	for ; c != 0; c &= c - 1 {
+		n++
+	}
+	return n > 1
+}
+
+// Run sends the votes, waits for the tally, checks every voter, and
+// reports. The error is for runs that could not be carried out; whether the
+// run passed is Report.Verdict.
 func Run(ctx context.Context, cfg Config) (Report, error) {
 	if err := cfg.defaults(); err != nil {
 		return Report{}, err
 	}
-	var rep Report
+	rep := Report{MinAccepted: cfg.MinAccepted, MaxUncertain: cfg.MaxUncertain}
 	// Right after a deploy the edge may not route to results yet (HTTP
 	// 503 until its health check passes): wait for the tally to start from.
 	var base Tally
@@ -136,6 +217,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		interval = time.Duration(float64(time.Second) / cfg.Rate)
 	}
 	start := time.Now()
+	rep.Started = start
 	var wg sync.WaitGroup
 	for g := range cfg.Concurrency {
 		wg.Go(func() {
@@ -164,18 +246,23 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 				body = append(body[:0], `{"vote":"`...)
 				body = append(body, v.choice)
 				body = append(body, `","voter_id":"`...)
-				body = append(body, cfg.Prefix...)
+				body = append(body, cfg.Prefix...) // as voterID
 				body = strconv.AppendInt(body, int64(v.voter), 10)
 				body = append(body, `"}`...)
 				t0 := time.Now()
 				status, err := conn.send(body, cfg.RequestTimeout)
-				switch res.count(t0, status, err) {
+				o := res.count(t0, status, err)
+				res.log = append(res.log, newEvent(t0.Sub(start), o))
+				vs := &voters[v.voter]
+				vs.used = true
+				switch o {
 				case accepted:
-					// Keep earlier unknown outcomes: a vote that timed out here
-					// may still have been stamped after this one on the server.
-					voters[v.voter].acked = v.choice
+					// Earlier unknown outcomes stay possible (see voter).
+					vs.acked = v.choice
+					vs.ever |= bit(v.choice)
 				case failed:
-					voters[v.voter].unacked |= bit(v.choice)
+					vs.unknown |= bit(v.choice)
+					vs.ever |= bit(v.choice)
 				}
 			}
 		})
@@ -194,19 +281,18 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		rep.VotesPerSec = float64(rep.Accepted) / rep.SendSeconds
 	}
 	rep.P50ms, rep.P99ms = pct(tot.lat, 0.50), pct(tot.lat, 0.99)
+	rep.log = mergeLogs(results)
 
 	// Expected tally: per voter, the set of possible final states.
 	lo, hi := base, base
-	for _, v := range voters {
-		set := v.unacked
-		if v.acked != 0 {
-			set |= bit(v.acked)
+	for i, v := range voters {
+		if !v.used {
+			continue
 		}
-		// Certain only if an acknowledged vote exists and every unknown
-		// outcome is for the same option.
-		certain := v.acked != 0 && set == bit(v.acked)
-		if v.unacked != 0 && !certain {
-			rep.Uncertain++
+		rep.Voters++
+		set, none := v.allowed()
+		if v.uncertain() {
+			rep.Uncertain.add(cfg.voterID(i))
 		}
 		if set&bitA != 0 {
 			hi.A++
@@ -214,10 +300,10 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		if set&bitB != 0 {
 			hi.B++
 		}
-		if certain && v.acked == 'a' {
+		if !none && set == bitA {
 			lo.A++
 		}
-		if certain && v.acked == 'b' {
+		if !none && set == bitB {
 			lo.B++
 		}
 	}
@@ -240,8 +326,8 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 				stable = 0
 			}
 			prev = obs
-			if inRange && (rep.Uncertain == 0 || stable >= 10) {
-				rep.Match = true
+			if inRange && (rep.Uncertain.Count == 0 || stable >= 10) {
+				rep.TallyInRange = true
 				rep.CountedAfter = time.Since(sendDone).Seconds()
 				break
 			}
@@ -251,9 +337,14 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	o := rep.Observed
-	rep.Lost = max(0, lo.A-o.A) + max(0, lo.B-o.B)
-	rep.Double = max(0, o.A-hi.A) + max(0, o.B-hi.B)
+
+	if err := cfg.checkVoters(ctx, voters, &rep); err != nil {
+		return rep, err
+	}
+	rep.Result = "pass"
+	if err := rep.Verdict(); err != nil {
+		rep.Result = err.Error()
+	}
 	return rep, nil
 }
 
@@ -302,10 +393,29 @@ func (cfg *Config) defaults() error {
 		cfg.Prefix = fmt.Sprintf("lg-%08x-", rand.Uint32())
 	}
 	if cfg.Client == nil {
-		cfg.Client = &http.Client{}
+		// Keep a connection per voter reader, or most would be re-dialled
+		// for every voter (the default keeps 2 per host).
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = voterReaders
+		cfg.Client = &http.Client{Transport: t}
 	}
+	cfg.MinAccepted = floor(cfg.MinAccepted, DefaultMinAccepted)
+	cfg.MaxUncertain = floor(cfg.MaxUncertain, DefaultMaxUncertain)
 	return nil
 }
+
+// floor applies the default to 0 and turns a negative value into 0.
+func floor(v, def float64) float64 {
+	switch {
+	case v == 0:
+		return def
+	case v < 0:
+		return 0
+	}
+	return v
+}
+
+func (cfg *Config) voterID(i int) string { return cfg.Prefix + strconv.Itoa(i) }
 
 // plan deals the votes to goroutines: voter i belongs to goroutine
 // i % Concurrency, so one voter's votes are sent in order, never in parallel.

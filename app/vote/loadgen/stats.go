@@ -12,6 +12,7 @@ type connStats struct {
 	lat                        []time.Duration // of the 2xx answers
 	sent, ok, rejected, failed int
 	errs                       map[string]int // rejections and failures by kind
+	log                        []event        // Run's requests, in the order sent
 }
 
 // outcome is how one request ended.

@@ -1,5 +1,9 @@
-// Command loadgen votes through the edge and checks the tally is exact:
-// no acknowledged vote lost, none counted twice. It exits 1 on a mismatch.
+// Command loadgen votes through the edge and then checks every voter: each
+// must be counted with their latest acknowledged vote (or with a vote whose
+// outcome was unknown), and the tally must agree. It exits 1 on a lost or
+// unexpected vote or a tally that disagrees, and 1 too, saying
+// "inconclusive", when too few votes were acknowledged or too many voters
+// are uncertain to prove anything (-min-accepted, -max-uncertain).
 //
 // The first Ctrl-C stops sending and still checks the tally of the votes
 // sent; a second one quits.
@@ -14,6 +18,7 @@ import (
 	"log"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -33,6 +38,8 @@ func main() {
 	timeout := flag.Duration("timeout", time.Minute, "how long to wait for the tally to match")
 	reqTimeout := flag.Duration("request-timeout", 10*time.Second, "timeout per vote")
 	seed := flag.Uint64("seed", 0, "workload seed (0 = random)")
+	minAccepted := flag.Float64("min-accepted", loadgen.DefaultMinAccepted, "inconclusive unless at least this share of the votes sent is acknowledged")
+	maxUncertain := flag.Float64("max-uncertain", loadgen.DefaultMaxUncertain, "inconclusive if more than this share of the voters is uncertain (0 = none may be)")
 	asJSON := flag.Bool("json", false, "print the report as JSON")
 	ceiling := flag.String("ceiling", "", "instead of voting, GET this URL as fast as possible for -duration and print the 2xx rate: the ceiling of the path to it (e.g. http://<interlock>/edge/ping, answered by HAProxy itself)")
 	duration := flag.Duration("duration", 20*time.Second, "how long -ceiling runs")
@@ -68,14 +75,27 @@ func main() {
 		URLs: env.List(*urls), ResultsURL: *resultsURL,
 		Votes: *votes, Voters: *voters, Switch: *sw, Rate: *rate, Concurrency: *conc,
 		Timeout: *timeout, RequestTimeout: *reqTimeout, Seed: *seed, Stop: stopSending,
+		MinAccepted: zeroIsNone(*minAccepted), MaxUncertain: zeroIsNone(*maxUncertain),
 	})
 	if err != nil {
 		log.Fatal(err)
 	}
 	output(*asJSON, rep, func() { printReport(rep) })
-	if !rep.Match {
+	if err := rep.Verdict(); err != nil {
+		if *asJSON {
+			fmt.Fprintln(os.Stderr, "loadgen:", err)
+		}
 		os.Exit(1)
 	}
+}
+
+// zeroIsNone maps a flag's 0 ("none") to Config's negative: in Config, 0
+// means the default.
+func zeroIsNone(v float64) float64 {
+	if v == 0 {
+		return -1
+	}
+	return v
 }
 
 // output prints report as indented JSON, or as text by printText.
@@ -103,19 +123,36 @@ func printReport(r loadgen.Report) {
 		r.Sent, r.SendSeconds, r.Accepted, r.VotesPerSec, r.Rejected, r.Failed)
 	fmt.Printf("latency p50 %.2f ms, p99 %.2f ms\n", r.P50ms, r.P99ms)
 	printErrors(r.Errors)
-	if r.Uncertain > 0 {
-		fmt.Printf("%d voters have an unknown final vote (a failed request may have been recorded)\n", r.Uncertain)
-	}
 	fmt.Printf("expected a=%d b=%d total=%d", r.Expected.A, r.Expected.B, r.Expected.Total)
 	if r.ExpectHi != r.Expected {
 		fmt.Printf(" .. a=%d b=%d total=%d", r.ExpectHi.A, r.ExpectHi.B, r.ExpectHi.Total)
 	}
-	fmt.Printf("\nobserved a=%d b=%d total=%d (baseline a=%d b=%d)\n",
-		r.Observed.A, r.Observed.B, r.Observed.Total, r.Baseline.A, r.Baseline.B)
-	fmt.Printf("lost %d, double-counted %d\n", r.Lost, r.Double)
-	if r.Match {
-		fmt.Printf("OK: every acknowledged vote counted exactly once, %.2fs after the last reply\n", r.CountedAfter)
-	} else {
-		fmt.Println("MISMATCH")
+	fmt.Printf("\nobserved a=%d b=%d total=%d (baseline a=%d b=%d)", r.Observed.A, r.Observed.B, r.Observed.Total, r.Baseline.A, r.Baseline.B)
+	if r.CountedAfter >= 0 {
+		fmt.Printf(", in range %.2fs after the last reply", r.CountedAfter)
 	}
+	fmt.Println()
+	fmt.Printf("voters: %d voted, %d checked, %d unread; the checked are counted a=%d b=%d\n",
+		r.Voters, r.Checked, r.Unread, r.Counted.A, r.Counted.B)
+	printVoters("lost", r.Lost)
+	printVoters("unexpected", r.Unexpected)
+	printVoters("uncertain (a failed vote may have been recorded)", r.Uncertain)
+	fmt.Printf("floors: at least %.1f%% of votes acknowledged, at most %.1f%% of voters uncertain\n", 100*r.MinAccepted, 100*r.MaxUncertain)
+	switch err := r.Verdict(); {
+	case errors.Is(err, loadgen.ErrInconclusive):
+		fmt.Println(err) // "inconclusive: ..."
+		return
+	case err != nil:
+		fmt.Println("FAIL:", err)
+		return
+	}
+	fmt.Println("OK: every voter is counted with their latest acknowledged vote, and the tally agrees")
+}
+
+func printVoters(what string, v loadgen.Voters) {
+	fmt.Printf("%s: %d", what, v.Count)
+	if len(v.Examples) > 0 {
+		fmt.Printf(", e.g. %s", strings.Join(v.Examples, " "))
+	}
+	fmt.Println()
 }

@@ -1,5 +1,6 @@
-// Package results serves the running tally. It reads only the two-row tally
-// table, never the votes, so its cost does not grow with the electorate.
+// Package results serves the running tally. The tally reads only the two-row
+// tally table, never the votes, so its cost does not grow with the
+// electorate; /api/voter reads one voter's row by primary key.
 package results
 
 import (
@@ -12,13 +13,22 @@ import (
 	"sync"
 	"time"
 
+	"github.com/swarmlab/swarmlab/app/vote/internal/ballot"
+	"github.com/swarmlab/swarmlab/app/vote/internal/frontend"
 	"github.com/swarmlab/swarmlab/app/vote/internal/store"
 )
 
-// Source supplies the current tally.
+// Source supplies the current tally and what is counted for one voter.
 type Source interface {
 	Tally(ctx context.Context) (store.Tally, error)
+	// Voter returns the counted vote of voter: 'a', 'b', or 0 for none.
+	Voter(ctx context.Context, voter string) (byte, error)
 }
+
+// voterConns is how many voter lookups one results task runs at once: a
+// checker reading thousands of voters gets parallelism, while Postgres sees
+// a few connections per task at most.
+const voterConns = 4
 
 // DB reads the tally over one Postgres connection. Readers share a result
 // for up to MaxAge, so a crowd of open result pages costs Postgres one tiny
@@ -30,10 +40,42 @@ type DB struct {
 	conn   *store.Conn
 	last   store.Tally
 	lastAt time.Time
+
+	// idle connections for Voter, apart from the tally's so that voter
+	// lookups never hold up the results page.
+	voters chan *store.Conn
 }
 
 func NewDB(cfg store.Config, maxAge time.Duration) *DB {
-	return &DB{MaxAge: maxAge, conn: store.NewConn(cfg)}
+	d := &DB{MaxAge: maxAge, conn: store.NewConn(cfg), voters: make(chan *store.Conn, voterConns)}
+	for range voterConns {
+		d.voters <- store.NewConn(cfg)
+	}
+	return d
+}
+
+// Voter reads what Postgres counts for voter now, uncached: a checker asks
+// right after the votes settled and must not see an older answer.
+func (d *DB) Voter(ctx context.Context, voter string) (byte, error) {
+	var c *store.Conn
+	select {
+	case c = <-d.voters:
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	defer func() { d.voters <- c }()
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	pc, err := c.Get(ctx)
+	if err != nil {
+		c.Reset()
+		return 0, err
+	}
+	v, err := store.ReadVoter(ctx, pc, voter)
+	if err != nil {
+		c.Reset()
+	}
+	return v, err
 }
 
 func (d *DB) Tally(ctx context.Context) (store.Tally, error) {
@@ -56,10 +98,16 @@ func (d *DB) Tally(ctx context.Context) (store.Tally, error) {
 	return d.last, nil
 }
 
+// Close closes the connections; call it once no request is being served.
 func (d *DB) Close() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.conn.Reset()
+	for range voterConns {
+		c := <-d.voters
+		c.Reset()
+		d.voters <- c
+	}
 }
 
 // Result is the JSON shape of /api/results.
@@ -83,6 +131,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /{$}", s.page)
 	mux.HandleFunc("GET /api/results", s.results)
 	mux.HandleFunc("GET /api/stream", s.stream)
+	mux.HandleFunc("GET /api/voter", s.voter)
 	mux.HandleFunc("GET /healthz", s.health)
 	return mux
 }
@@ -96,6 +145,44 @@ func (s *Server) results(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	json.NewEncoder(w).Encode(fromTally(t))
+}
+
+// VoterResult is the JSON shape of /api/voter. Vote is "a", "b", or null
+// when nothing is counted for the voter.
+type VoterResult struct {
+	VoterID string  `json:"voter_id"`
+	Vote    *string `json:"vote"`
+}
+
+// voter answers what is counted for the voter named by the voter_id cookie,
+// the one the vote page set. The id comes only from the cookie, and there is
+// no listing: a browser sees its own vote, and anyone else would have to
+// guess 128 random bits.
+func (s *Server) voter(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	c, err := r.Cookie(frontend.CookieName)
+	if err != nil || !ballot.ValidVoterID(c.Value) {
+		jsonError(w, http.StatusBadRequest, "cookie "+frontend.CookieName+
+			" must hold a voter id: 1-64 characters of A-Z a-z 0-9 . _ : -")
+		return
+	}
+	v, err := s.Src.Voter(r.Context(), c.Value)
+	if err != nil {
+		jsonError(w, http.StatusServiceUnavailable, "votes unavailable")
+		return
+	}
+	out := VoterResult{VoterID: c.Value}
+	if v != 0 {
+		choice := string(v)
+		out.Vote = &choice
+	}
+	json.NewEncoder(w).Encode(out)
+}
+
+func jsonError(w http.ResponseWriter, code int, msg string) {
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(map[string]string{"error": msg})
 }
 
 // stream pushes the tally as server-sent events whenever it changes, and a

@@ -251,6 +251,24 @@ func ReadTally(ctx context.Context, c *pgx.Conn) (Tally, error) {
 	return t, nil
 }
 
+// ReadVoter returns the vote Postgres counts for voter now: 'a', 'b', or 0
+// if it counts none. It reads one row by primary key, so checking every
+// voter of a run costs one index lookup each.
+func ReadVoter(ctx context.Context, c *pgx.Conn, voter string) (byte, error) {
+	var v string
+	err := c.QueryRow(ctx, "SELECT vote FROM votes WHERE voter_id = $1", voter).Scan(&v)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	if !ballot.ValidChoice(v) {
+		return 0, fmt.Errorf("voter %s: stored vote %q, want \"a\" or \"b\"", voter, v)
+	}
+	return v[0], nil
+}
+
 // Init creates the schema, retrying until Postgres answers or ctx ends, so
 // services can start before the database is up.
 func Init(ctx context.Context, cfg Config, logf func(string, ...any)) error {

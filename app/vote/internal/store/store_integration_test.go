@@ -94,6 +94,31 @@ func TestLatestWinsAndRedeliveryIsNoOp(t *testing.T) {
 	}
 }
 
+// ReadVoter answers what the votes table counts for one voter: the latest
+// vote after a change of mind, and none for a voter never seen.
+func TestReadVoter(t *testing.T) {
+	_, c := setup(t)
+	ctx := context.Background()
+	want := func(voter string, choice byte) {
+		t.Helper()
+		got, err := store.ReadVoter(ctx, c, voter)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != choice {
+			t.Fatalf("voter %s: counted %q, want %q", voter, got, choice)
+		}
+	}
+	want("x", 0)
+	apply(t, c, vote("x", 'a', 100, "r1", "1-0"))
+	want("x", 'a')
+	apply(t, c, vote("x", 'b', 200, "r1", "2-0"))
+	want("x", 'b')
+	apply(t, c, vote("x", 'a', 150, "r2", "1-0")) // older: ignored
+	want("x", 'b')
+	want("y", 0)
+}
+
 // Many writers apply overlapping, redelivered, shuffled batches at once; the
 // result must equal a sequential model, and the tally must equal a recount.
 func TestConcurrentApplyMatchesModel(t *testing.T) {
