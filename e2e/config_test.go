@@ -55,7 +55,12 @@ const (
 	specTimeout       = 8 * time.Minute
 	cleanupTimeout    = 4 * time.Minute
 	poll              = 250 * time.Millisecond
-	requestTimeout    = 10 * time.Second // longer than any HAProxy retry
+	// requestTimeout: a request slower than this is a failed one, as its
+	// user would count it. The edge (testdata/edge/haproxy.cfg) gives up
+	// on a dead server after 500 ms (connect) or 1 s (response) and replays
+	// the request on another, so a request that meets a dying task still
+	// answers well within it.
+	requestTimeout = 2 * time.Second
 )
 
 // heartbeatScaled stretches a timeout tuned to a 1 s heartbeat for a

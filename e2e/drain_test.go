@@ -13,7 +13,7 @@ var _ = Describe("Drain", Label("rescheduling", "drain"), func() {
 		sut.expectWhole(ctx)
 	}, NodeTimeout(cleanupTimeout))
 
-	It("moves every task off a drained node, and uses the node again once it is active", func(ctx SpecContext) {
+	It("moves every task off a drained node, and uses the node again once it is active, with 0 failed requests", func(ctx SpecContext) {
 		w, traffic := sut.workerUnderFault(ctx)
 
 		f := beginFault(ctx, "drain node "+w, traffic)
@@ -21,13 +21,17 @@ var _ = Describe("Drain", Label("rescheduling", "drain"), func() {
 		sut.waitEchoOff(ctx, w, rescheduleTimeout)
 		f.recovered(fmt.Sprintf("%d/%d running off %s", echoReplicas, echoReplicas, w))
 		waitFor(ctx, "the edge to answer from every running task", edgeTimeout, sut.edgeServesAll())
-		f.end(ctx)
+		sum := f.end(ctx)
+		By("checking every request succeeded during the drain (a planned move)")
+		expectNoFailures(sum, "while "+w+" was drained")
 
 		back := beginFault(ctx, "activate node "+w+", then force-update "+echoService, traffic)
 		sut.setAvailability(ctx, w, swarm.NodeAvailabilityActive)
 		sut.forceUpdate(ctx, echoService)
 		sut.waitEchoOn(ctx, w)
 		back.recovered("tasks on " + w + " again")
-		back.end(ctx)
+		sum = back.end(ctx)
+		By("checking every request succeeded while the tasks moved back")
+		expectNoFailures(sum, "while "+w+" took tasks again")
 	}, SpecTimeout(specTimeout))
 })

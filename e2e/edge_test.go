@@ -203,3 +203,22 @@ func expectNoFailures(sum probe.Summary, during string) {
 	Expect(sum.Requests).To(BeNumerically(">", 0), "no request was made %s", during)
 	Expect(sum.Failed).To(BeZero(), "requests failed %s: %s", during, sum)
 }
+
+// expectFailedAtMost fails the spec if more than n requests failed, or if
+// none succeeded: the promise of an unplanned fault (maxFailedInFlight).
+func expectFailedAtMost(sum probe.Summary, n int, during string) {
+	GinkgoHelper()
+	Expect(sum.Requests-sum.Failed).To(BeNumerically(">", 0), "no request succeeded through the edge %s: %s", during, sum)
+	Expect(sum.Failed).To(BeNumerically("<=", n), "more than %d requests failed through the edge %s: %s", n, during, sum)
+}
+
+// expectNoFailuresSince takes the traffic from from until now (waiting for
+// the requests in flight), notes it, and fails the spec unless every
+// request succeeded: what a spec promises once a fault is over.
+func expectNoFailuresSince(traffic *probe.Traffic, from time.Time, during string) probe.Summary {
+	GinkgoHelper()
+	sum := traffic.SettledSince(from)
+	record().note("%s: %s", during, sum)
+	expectNoFailures(sum, during)
+	return sum
+}

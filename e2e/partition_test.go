@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/moby/moby/api/types/swarm"
 	. "github.com/onsi/ginkgo/v2"
@@ -16,7 +17,7 @@ var _ = Describe("Partition", Label("partition"), func() {
 		sut.expectWhole(ctx)
 	}, NodeTimeout(cleanupTimeout))
 
-	It("marks a worker cut off from its peers Down and runs its tasks elsewhere, and has it Ready again once healed", func(ctx SpecContext) {
+	It(fmt.Sprintf("marks a worker cut off from its peers Down and runs its tasks elsewhere (at most %d requests fail), and runs tasks on it again once healed (0 fail from when the survivors answer)", maxFailedInFlight), func(ctx SpecContext) {
 		w, traffic := sut.workerUnderFault(ctx)
 
 		f := beginFault(ctx, "partition node "+w, traffic)
@@ -26,13 +27,22 @@ var _ = Describe("Partition", Label("partition"), func() {
 		f.detected("node Down")
 		sut.waitEchoOff(ctx, w, heartbeatScaled(rescheduleTimeout))
 		waitFor(ctx, "the edge to answer from every running task", edgeTimeout, sut.edgeServesAll())
+		whole := time.Now()
 		f.recovered(fmt.Sprintf("%d/%d running off %s, answering through the edge", echoReplicas, echoReplicas, w))
-		f.end(ctx)
+		sum := f.end(ctx)
+		By("checking the app kept answering through the edge")
+		expectFailedAtMost(sum, maxFailedInFlight, "from the partition until the survivors answered")
 
-		heal := beginFault(ctx, "heal node "+w, traffic)
+		heal := beginFault(ctx, "heal node "+w+", then force-update "+echoService, traffic)
 		sut.do(ctx, w, provider.Heal)
 		waitFor(ctx, w+" to be Ready", nodeReadyTimeout, sut.nodeIs(w, swarm.NodeStateReady))
-		heal.recovered("node Ready")
+		heal.detected("node Ready")
+		sut.forceUpdate(ctx, echoService)
+		sut.waitEchoOn(ctx, w)
+		heal.recovered("tasks on " + w + " again")
 		heal.end(ctx)
+
+		By("checking that nothing failed once the survivors had taken over, through the heal")
+		expectNoFailuresSince(traffic, whole, "from when the survivors answered through "+w+"'s heal")
 	}, SpecTimeout(specTimeout))
 })

@@ -124,6 +124,7 @@ type faultRecord struct {
 	FailedBeforeDetection int            `json:"failedBeforeDetection"`
 	Errors                map[string]int `json:"errors,omitempty"`
 	MaxLatencySeconds     float64        `json:"maxLatencySeconds"`
+	P99LatencySeconds     float64        `json:"p99LatencySeconds"`
 	// EdgeRetries and EdgeRedispatches are requests HAProxy replayed,
 	// unseen by the client, over the same period; absent when the edge
 	// itself was replaced meanwhile (its counters started again).
@@ -314,17 +315,23 @@ func (f *faultRun) recovered(as string) time.Duration {
 }
 
 // end records the fault with the traffic from its start until now, and
-// returns that traffic.
+// returns that traffic: every request started by now, once it has ended
+// (those still in flight are waited for, at most requestTimeout).
 func (f *faultRun) end(ctx context.Context) probe.Summary {
 	var sum probe.Summary
 	if f.traffic != nil {
-		sum = f.traffic.Since(f.start)
-		f.rec.Requests, f.rec.Failed, f.rec.MaxLatencySeconds = sum.Requests, sum.Failed, secs(sum.MaxLatency)
+		sum = f.traffic.SettledSince(f.start)
+		f.rec.Requests, f.rec.Failed = sum.Requests, sum.Failed
+		f.rec.MaxLatencySeconds, f.rec.P99LatencySeconds = secs(sum.MaxLatency), secs(sum.P99Latency)
 		if len(sum.Errors) > 0 {
 			f.rec.Errors = sum.Errors
 		}
 		if !f.detect.IsZero() {
-			f.rec.FailedBeforeDetection = f.traffic.Between(f.start, f.detect).Failed
+			for _, o := range sum.Outcomes {
+				if !o.OK() && o.Start.Before(f.detect) {
+					f.rec.FailedBeforeDetection++
+				}
+			}
 		}
 		after, ok := sut.edgeCounters(ctx)
 		if ok && f.edgeRead && sut.statsURL == f.edgeURL && after.Retries >= f.edge.Retries && after.Redispatches >= f.edge.Redispatches {

@@ -3,6 +3,8 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/moby/moby/api/types/swarm"
@@ -11,6 +13,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/swarmlab/swarmlab/lab/probe"
+	"github.com/swarmlab/swarmlab/lab/rollout"
 	"github.com/swarmlab/swarmlab/lab/wait"
 )
 
@@ -22,13 +25,15 @@ const edgeSettle = 10 * time.Second
 var _ = Describe("Rolling update", Label("rolling-update"), func() {
 	BeforeEach(func(ctx SpecContext) { sut.expectWhole(ctx) }, NodeTimeout(cleanupTimeout))
 
-	It("moves from v1 to v2 one task at a time, start-first, with zero failed requests under steady traffic", func(ctx SpecContext) {
+	It("moves from v1 to v2 one task at a time, start-first (as the tasks' timestamps show), with 0 failed requests under steady traffic", func(ctx SpecContext) {
 		v1 := servedVersion(ctx)
 		v2 := sut.echoImageVersion(ctx, "v2", false)
+		oldTasks := sut.runningTasks(ctx, echoService)
 		f, traffic := rollOut(ctx, v1, "v2", v2, swarm.UpdateStateCompleted)
 		waitFor(ctx, fmt.Sprintf("%s to run %d tasks of v2", echoService, echoReplicas), convergeTimeout,
 			sut.tasksRunning(echoService, echoReplicas, placement{image: v2}))
 		done := time.Now()
+		expectOneAtATimeStartFirst(ctx, oldTasks, v1.image, v2, f.start)
 		waitForVersion(ctx, traffic, "v2")
 		f.recovered("the edge serves only v2")
 		sum := f.end(ctx)
@@ -46,7 +51,7 @@ var _ = Describe("Rolling update", Label("rolling-update"), func() {
 		Expect(lastV1).To(BeTemporally("<", done.Add(edgeSettle)), "%s still answered %s after the update completed", v1.version, edgeSettle)
 	}, SpecTimeout(specTimeout))
 
-	It("rolls a broken v3 back by itself, and the version before it keeps serving with zero failed requests", func(ctx SpecContext) {
+	It("rolls a broken v3 back by itself, and the version before it keeps serving with 0 failed requests", func(ctx SpecContext) {
 		prev := servedVersion(ctx)
 		v3 := sut.echoImageVersion(ctx, "v3", true)
 		f, _ := rollOut(ctx, prev, "v3 (health check fails)", v3, swarm.UpdateStateRollbackCompleted)
@@ -107,4 +112,72 @@ func waitForVersion(ctx context.Context, traffic *probe.Traffic, v string) {
 		}
 		return wait.Done("last second: " + s.String())
 	})
+}
+
+// expectOneAtATimeStartFirst checks, from the tasks' own timestamps, that
+// the update to image replaced old (the tasks running before it began at
+// since) one task at a time and start-first (lab/rollout says how): when
+// each old task stopped (the time of its shutdown state) and each new task
+// ran (the time of its running state: with a health check, once healthy).
+func expectOneAtATimeStartFirst(ctx context.Context, old []placedTask, from, image string, since time.Time) {
+	GinkgoHelper()
+	By("checking from the tasks' timestamps that the update went one task at a time, start-first")
+	for _, t := range old {
+		waitFor(ctx, fmt.Sprintf("old task %s (slot %d) to stop", shortID(t.ID), t.Slot), convergeTimeout, sut.taskEnded(t.ID))
+	}
+	mgr := sut.mustManager(ctx)
+	all, err := mgr.TaskList(ctx, client.TaskListOptions{Filters: make(client.Filters).Add("service", echoService)})
+	Expect(err).NotTo(HaveOccurred())
+	isOld := map[string]placedTask{}
+	for _, t := range old {
+		isOld[t.ID] = t
+	}
+	var tasks []rollout.Task
+	var seen []string
+	for _, t := range all.Items {
+		rt := rollout.Task{ID: shortID(t.ID), Slot: t.Slot, Created: t.Meta.CreatedAt}
+		if t.Spec.ContainerSpec != nil {
+			rt.Version = t.Spec.ContainerSpec.Image
+		}
+		switch before, ok := isOld[t.ID]; {
+		case ok:
+			rt.Version = from
+			rt.Running = before.Status.Timestamp
+		case rt.Version == image && !t.Meta.CreatedAt.Before(since.Add(-time.Second)):
+		default:
+			continue // an earlier spec's task
+		}
+		switch t.Status.State {
+		case swarm.TaskStateRunning:
+			if rt.Running.IsZero() {
+				rt.Running = t.Status.Timestamp
+			}
+		case swarm.TaskStateShutdown, swarm.TaskStateComplete, swarm.TaskStateFailed, swarm.TaskStateRejected:
+			rt.Stopped = t.Status.Timestamp
+		}
+		tasks = append(tasks, rt)
+		seen = append(seen, fmt.Sprintf("%s slot %d %s created %s running %s stopped %s", rt.ID, rt.Slot, versionName(rt.Version, from, image),
+			clockOf(rt.Created), clockOf(rt.Running), clockOf(rt.Stopped)))
+	}
+	sort.Strings(seen)
+	rep, err := rollout.OneAtATimeStartFirst(tasks, from, image, echoReplicas)
+	record().note("update order from the tasks' timestamps: %s; tasks: %s", rep, strings.Join(seen, "; "))
+	Expect(err).NotTo(HaveOccurred(), "the update's tasks: %s", strings.Join(seen, "; "))
+}
+
+func versionName(v, from, to string) string {
+	switch v {
+	case from:
+		return "old"
+	case to:
+		return "new"
+	}
+	return v
+}
+
+func clockOf(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.Format("15:04:05.000")
 }

@@ -10,7 +10,7 @@ import (
 var _ = Describe("Scaling", Label("scaling"), func() {
 	BeforeEach(func(ctx SpecContext) { sut.expectWhole(ctx) }, NodeTimeout(cleanupTimeout))
 
-	It("runs as many tasks as asked, 1 then 5 then 2, and the edge follows", func(ctx SpecContext) {
+	It("runs as many tasks as asked, 1 then 5 then 2, and the edge follows, with 0 failed requests", func(ctx SpecContext) {
 		traffic := sut.startTraffic()
 		DeferCleanup(func(ctx context.Context) { sut.restore(ctx) }, NodeTimeout(cleanupTimeout))
 
@@ -21,7 +21,9 @@ var _ = Describe("Scaling", Label("scaling"), func() {
 			f.detected(fmt.Sprintf("%d running", n))
 			waitFor(ctx, fmt.Sprintf("the edge to answer from those %d tasks", n), edgeTimeout, sut.edgeServesAll())
 			f.recovered(fmt.Sprintf("the edge answers from %d tasks", n))
-			f.end(ctx)
+			sum := f.end(ctx)
+			By(fmt.Sprintf("checking every request succeeded while scaling to %d (a planned change)", n))
+			expectNoFailures(sum, fmt.Sprintf("while scaling to %d", n))
 		}
 	}, SpecTimeout(specTimeout))
 })

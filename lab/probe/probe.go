@@ -12,7 +12,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -102,8 +104,8 @@ type Options struct {
 	Clients int
 	// Interval is each client's pause between two requests (default 20ms).
 	Interval time.Duration
-	// Timeout bounds one request (default 10s): longer than any retry the
-	// service's proxy makes, so a slow success is not counted as a failure.
+	// Timeout bounds one request (default 10s): a request slower than
+	// this is a failure, as its user would see it.
 	Timeout time.Duration
 }
 
@@ -127,25 +129,41 @@ type Traffic struct {
 	wg     sync.WaitGroup
 	client *Client
 
+	timeout time.Duration
+
 	mu       sync.Mutex
 	outcomes []Outcome
+	// inflight holds when each request still awaiting its answer started,
+	// by a number of its own.
+	inflight map[uint64]time.Time
+	next     uint64
 }
 
 // Start sends requests to url from opts.Clients clients until Stop.
 func Start(url string, opts Options) *Traffic {
 	opts = opts.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
-	t := &Traffic{url: url, cancel: cancel, client: NewClient(opts.Timeout, opts.Clients)}
+	t := &Traffic{url: url, cancel: cancel, client: NewClient(opts.Timeout, opts.Clients), timeout: opts.Timeout, inflight: map[uint64]time.Time{}}
 	for range opts.Clients {
 		t.wg.Add(1)
 		go func() {
 			defer t.wg.Done()
 			for ctx.Err() == nil {
+				// The request is in flight from before Get takes its
+				// start time, so a summary up to any moment after that
+				// waits for it.
+				t.mu.Lock()
+				id := t.next
+				t.next++
+				t.inflight[id] = time.Now()
+				t.mu.Unlock()
 				o := t.client.Get(ctx, url)
+				t.mu.Lock()
+				delete(t.inflight, id)
 				if ctx.Err() != nil {
+					t.mu.Unlock()
 					return // cut short by Stop: not the service's doing
 				}
-				t.mu.Lock()
 				t.outcomes = append(t.outcomes, o)
 				t.mu.Unlock()
 				select {
@@ -159,7 +177,8 @@ func Start(url string, opts Options) *Traffic {
 }
 
 // Stop ends the traffic and summarizes all of it. Requests in flight are
-// abandoned and not counted.
+// abandoned and not counted: take a SettledSince summary before Stop to
+// count them.
 func (t *Traffic) Stop() Summary {
 	t.cancel()
 	t.wg.Wait()
@@ -172,6 +191,11 @@ func (t *Traffic) Stop() Summary {
 func (t *Traffic) Between(from, to time.Time) Summary {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	return Summarize(t.selectLocked(from, to))
+}
+
+// selectLocked returns the ended requests that started in [from, to).
+func (t *Traffic) selectLocked(from, to time.Time) []Outcome {
 	var sel []Outcome
 	for _, o := range t.outcomes {
 		if (!from.IsZero() && o.Start.Before(from)) || (!to.IsZero() && !o.Start.Before(to)) {
@@ -179,11 +203,55 @@ func (t *Traffic) Between(from, to time.Time) Summary {
 		}
 		sel = append(sel, o)
 	}
-	return Summarize(sel)
+	return sel
 }
 
-// Since summarizes the requests that started at or after from.
+// Since summarizes the requests that started at or after from and have
+// ended: those still in flight are left out (see SettledSince).
 func (t *Traffic) Since(from time.Time) Summary { return t.Between(from, time.Time{}) }
+
+// settleGrace is how long past its timeout a request may take to be
+// recorded (the client gives up at the timeout; this is only scheduling).
+const settleGrace = time.Second
+
+// SettledSince summarizes every request that started in [from, now): it
+// first waits until those of them still in flight have ended, at most the
+// request timeout. A request still unanswered after that is counted as a
+// failure, so none is left out.
+func (t *Traffic) SettledSince(from time.Time) Summary { return t.SettledBetween(from, time.Now()) }
+
+// SettledBetween summarizes every request that started in [from, to), once
+// each has ended (as SettledSince); to must not be zero.
+func (t *Traffic) SettledBetween(from, to time.Time) Summary {
+	deadline := time.Now().Add(t.timeout + settleGrace)
+	for {
+		t.mu.Lock()
+		var pending []time.Time
+		for _, start := range t.inflight {
+			if start.Before(to) && (from.IsZero() || !start.Before(from)) {
+				pending = append(pending, start)
+			}
+		}
+		if len(pending) == 0 || !time.Now().Before(deadline) {
+			sel := t.selectLocked(from, to)
+			for _, start := range pending {
+				sel = append(sel, Outcome{Start: start, Latency: time.Since(start),
+					Err: fmt.Sprintf("still unanswered %s after its timeout (%s)", settleGrace, t.timeout)})
+			}
+			t.mu.Unlock()
+			return Summarize(sel)
+		}
+		t.mu.Unlock()
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// InFlight is how many requests await their answer now.
+func (t *Traffic) InFlight() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.inflight)
+}
 
 // Summary is what a stretch of traffic saw.
 type Summary struct {
@@ -198,6 +266,9 @@ type Summary struct {
 	FirstFailure time.Time      `json:"firstFailure,omitzero"`
 	LastFailure  time.Time      `json:"lastFailure,omitzero"`
 	MaxLatency   time.Duration  `json:"maxLatency"`
+	// P99Latency is the latency 99% of the requests (failed ones too) did
+	// not exceed: the nearest-rank 99th percentile.
+	P99Latency time.Duration `json:"p99Latency"`
 	// Outcomes are the requests themselves, oldest first.
 	Outcomes []Outcome `json:"-"`
 }
@@ -208,6 +279,7 @@ func Summarize(outcomes []Outcome) Summary {
 	sorted := append([]Outcome(nil), outcomes...)
 	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Start.Before(sorted[j].Start) })
 	s.Outcomes = sorted
+	s.P99Latency = percentile(sorted, 0.99)
 	for _, o := range sorted {
 		s.Requests++
 		s.MaxLatency = max(s.MaxLatency, o.Latency)
@@ -232,6 +304,21 @@ func Summarize(outcomes []Outcome) Summary {
 	return s
 }
 
+// percentile is the nearest-rank p-th quantile of the outcomes' latencies:
+// the smallest latency that at least p of them do not exceed.
+func percentile(outcomes []Outcome, p float64) time.Duration {
+	if len(outcomes) == 0 {
+		return 0
+	}
+	lat := make([]time.Duration, len(outcomes))
+	for i, o := range outcomes {
+		lat[i] = o.Latency
+	}
+	slices.Sort(lat)
+	rank := int(math.Ceil(p * float64(len(lat))))
+	return lat[min(max(rank, 1), len(lat))-1]
+}
+
 // Last returns the time of the last successful reply from version v, and
 // whether there was one.
 func (s Summary) Last(version string) (time.Time, bool) {
@@ -254,10 +341,14 @@ func (s Summary) First(version string) (time.Time, bool) {
 	return time.Time{}, false
 }
 
-// String is a one-line account: "412 requests, 0 failed; versions v1:200 v2:212".
+// String is a one-line account: "412 requests, 0 failed; latency p99 12ms,
+// max 40ms; versions v1:200 v2:212".
 func (s Summary) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d requests, %d failed", s.Requests, s.Failed)
+	if s.Requests > 0 {
+		fmt.Fprintf(&b, "; latency p99 %s, max %s", s.P99Latency.Round(time.Millisecond), s.MaxLatency.Round(time.Millisecond))
+	}
 	if len(s.Versions) > 0 {
 		b.WriteString("; versions")
 		for _, k := range sortedKeys(s.Versions) {
@@ -282,9 +373,22 @@ func sortedKeys(m map[string]int) []string {
 	return keys
 }
 
-// Sequence makes n requests one after another and summarizes them.
+// Sequence makes n requests one after another, on one kept-alive
+// connection when the server allows it, and summarizes them.
 func Sequence(ctx context.Context, url string, n int, timeout time.Duration) Summary {
+	return sequence(ctx, NewClient(timeout, 1), url, n)
+}
+
+// SequenceNewConns is Sequence with a new connection for every request: what
+// a balancer that picks a backend per connection (IPVS) needs to spread
+// them.
+func SequenceNewConns(ctx context.Context, url string, n int, timeout time.Duration) Summary {
 	c := NewClient(timeout, 1)
+	c.hc.Transport.(*http.Transport).DisableKeepAlives = true
+	return sequence(ctx, c, url, n)
+}
+
+func sequence(ctx context.Context, c *Client, url string, n int) Summary {
 	defer c.Close()
 	outcomes := make([]Outcome, 0, n)
 	for range n {
