@@ -23,11 +23,13 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/moby/moby/client"
 	. "github.com/onsi/ginkgo/v2"
+	"github.com/onsi/ginkgo/v2/types"
 	. "github.com/onsi/gomega"
 
 	"github.com/swarmlab/swarmlab/lab"
@@ -50,7 +52,34 @@ func TestE2E(t *testing.T) {
 	if st, err := os.Stdout.Stat(); err == nil && st.Mode()&os.ModeCharDevice == 0 {
 		reporterConfig.NoColor = true
 	}
+	suiteConfig.LabelFilter = defaultLabelFilter(suiteConfig)
 	RunSpecs(t, "swarmlab e2e", suiteConfig, reporterConfig)
+}
+
+// topologyFilter is the label filter the run took from its topology's
+// e2e.require, when the user gave no selection of their own: each topology
+// runs the specs it exists to prove (swarm-3 the faults of one manager and
+// two workers, vote-6 the vote, swarm-ha the quorum), not every spec again.
+// The others are reported as not selected, with how to run them here.
+var topologyFilter string
+
+// defaultLabelFilter returns the run's label filter: the user's if they
+// narrowed the run in any way, else "a || b || ..." over the topology's
+// required labels, else none (every spec).
+func defaultLabelFilter(c types.SuiteConfig) string {
+	if c.LabelFilter != "" || len(c.FocusStrings)+len(c.FocusFiles)+len(c.SkipStrings)+len(c.SkipFiles) > 0 {
+		return c.LabelFilter
+	}
+	path, err := topologyPath(moduleRoot(), os.Getenv(envTopology))
+	if err != nil {
+		return "" // BeforeSuite reports it
+	}
+	topo, _, err := topology.LoadFile(path)
+	if err != nil || len(topo.E2E.Require) == 0 {
+		return ""
+	}
+	topologyFilter = strings.Join(topo.E2E.Require, " || ")
+	return topologyFilter
 }
 
 var _ = BeforeSuite(func(ctx SpecContext) {

@@ -491,6 +491,9 @@ func writeReports(report Report) {
 		switch {
 		case sr.State == types.SpecStateSkipped && sr.Failure.Message == "":
 			state, reason = "not selected", "not selected by the label filter or focus"
+			if topologyFilter != "" && report.SuiteConfig.LabelFilter == topologyFilter {
+				reason = fmt.Sprintf("not among the labels %s requires (e2e.require: %s); run it here with -ginkgo.label-filter", topologyLabel(), topologyFilter)
+			}
 		case sr.State == types.SpecStateSkipped:
 			reason = sr.Failure.Message
 			if why, ok := skipReason[strings.Join(sr.ContainerHierarchyTexts, "/")]; ok && reason == skippedInBeforeAll {

@@ -81,7 +81,7 @@ func checkRequired(report Report) {
 func userSelection(report Report) string {
 	c := report.SuiteConfig
 	var why []string
-	if c.LabelFilter != "" {
+	if c.LabelFilter != "" && c.LabelFilter != topologyFilter {
 		why = append(why, "label filter "+c.LabelFilter)
 	}
 	if len(c.FocusStrings)+len(c.FocusFiles) > 0 || report.SuiteHasProgrammaticFocus {
