@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"runtime"
+	"sort"
 	"sync"
 
 	"github.com/swarmlab/swarmlab/lab/images"
@@ -24,7 +26,8 @@ func LocalImage(ctx context.Context, l *Lab, name string) (string, error) {
 
 // PushImage copies a host image into the lab registry under each target
 // ("team/app:v1"); nodes then pull it as "<registry>/team/app:v1". Where the
-// lab has a registry per node (ssh), it goes to each.
+// lab has a registry per node (ssh), it goes to each. A target the registry
+// already holds with the same image is not pushed again.
 func PushImage(ctx context.Context, l *Lab, local string, targets ...string) error {
 	addrs := l.Cluster.Registry.Targets()
 	errs := make([]error, len(addrs))
@@ -33,20 +36,23 @@ func PushImage(ctx context.Context, l *Lab, local string, targets ...string) err
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = registry.Push(ctx, l.Host, addr, local, targets...)
+			errs[i] = registry.PushIfMissing(ctx, l.Host, addr, local, targets...)
 		}()
 	}
 	wg.Wait()
 	return errors.Join(errs...)
 }
 
-// BuildStackImages builds the images a stack file declares (x-swarmlab),
-// pushes them into the lab registry, and returns the variables that name
-// them for the stack file (SWARMLAB_IMAGE_<NAME> = the reference nodes pull,
-// tagged by content hash). Each image is pushed as swarmlab/<name>:latest
-// too, so a person can name it without the hash
-// (docker service update --image registry:5000/swarmlab/customers-v2:latest).
-func (l *Lab) BuildStackImages(ctx context.Context, stackPath string) (map[string]string, error) {
+// stackImage is one image a stack file declares, once built on the host.
+type stackImage struct {
+	name  string // "customers"
+	spec  images.GoImage
+	local string // "swarmlab/customers:<hash>", once built
+}
+
+// stackImageSpecs reads the images a stack file declares (x-swarmlab), in
+// name order, as Go images to build.
+func stackImageSpecs(stackPath string) ([]stackImage, error) {
 	specs, err := stack.Images(stackPath)
 	if err != nil || len(specs) == 0 {
 		return nil, err
@@ -55,7 +61,7 @@ func (l *Lab) BuildStackImages(ctx context.Context, stackPath string) (map[strin
 	if err != nil {
 		return nil, err
 	}
-	env := map[string]string{}
+	var out []stackImage
 	for name, spec := range specs {
 		var pkgs []string
 		for _, p := range spec.Go {
@@ -66,17 +72,93 @@ func (l *Lab) BuildStackImages(ctx context.Context, stackPath string) (map[strin
 			}
 			pkgs = append(pkgs, "./"+filepath.ToSlash(rel))
 		}
-		repo := "swarmlab/" + name
-		local, err := images.BuildGo(ctx, l.Host, images.GoImage{Repo: repo, ModuleDir: root, Packages: pkgs, LDFlags: spec.LDFlags})
-		if err != nil {
-			return nil, err
-		}
-		if err := PushImage(ctx, l, local, local, repo+":latest"); err != nil {
-			return nil, err
-		}
-		env[stack.ImageEnv(name)] = l.Cluster.Registry.Pull + "/" + local
+		out = append(out, stackImage{name: name, spec: images.GoImage{Repo: "swarmlab/" + name, ModuleDir: root, Packages: pkgs, LDFlags: spec.LDFlags}})
 	}
-	return env, nil
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out, nil
+}
+
+// buildImages builds imgs on the host, at most limit at once (0: as many
+// as there are CPUs: go build is CPU-bound). Each build is timed as a part
+// of the step in ctx. It needs neither the nodes nor the registry.
+func (l *Lab) buildImages(ctx context.Context, imgs []*stackImage, limit int) error {
+	if limit <= 0 {
+		limit = runtime.NumCPU()
+	}
+	sem := make(chan struct{}, max(1, limit))
+	errs := make([]error, len(imgs))
+	var wg sync.WaitGroup
+	for i, img := range imgs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				errs[i] = ctx.Err()
+				return
+			}
+			defer func() { <-sem }()
+			errs[i] = subStep(ctx, "build "+img.name, func() error {
+				local, err := images.BuildGo(ctx, l.Host, img.spec)
+				img.local = local
+				return err
+			})
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// pushImages puts built stack images into the lab registry, all at once,
+// each under its hashed tag and swarmlab/<name>:latest.
+func (l *Lab) pushImages(ctx context.Context, imgs []*stackImage) error {
+	errs := make([]error, len(imgs))
+	var wg sync.WaitGroup
+	for i, img := range imgs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = subStep(ctx, "push "+img.name, func() error {
+				return PushImage(ctx, l, img.local, img.local, img.spec.Repo+":latest")
+			})
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// imageEnv returns the variables naming built images for a stack file.
+func (l *Lab) imageEnv(imgs []*stackImage) map[string]string {
+	env := map[string]string{}
+	for _, img := range imgs {
+		env[stack.ImageEnv(img.name)] = l.Cluster.Registry.Pull + "/" + img.local
+	}
+	return env
+}
+
+// BuildStackImages builds the images a stack file declares (x-swarmlab),
+// pushes them into the lab registry, and returns the variables that name
+// them for the stack file (SWARMLAB_IMAGE_<NAME> = the reference nodes pull,
+// tagged by content hash). Each image is pushed as swarmlab/<name>:latest
+// too, so a person can name it without the hash
+// (docker service update --image registry:5000/swarmlab/customers-v2:latest).
+func (l *Lab) BuildStackImages(ctx context.Context, stackPath string) (map[string]string, error) {
+	specs, err := stackImageSpecs(stackPath)
+	if err != nil || len(specs) == 0 {
+		return nil, err
+	}
+	imgs := make([]*stackImage, len(specs))
+	for i := range specs {
+		imgs[i] = &specs[i]
+	}
+	if err := l.buildImages(ctx, imgs, 0); err != nil {
+		return nil, err
+	}
+	if err := l.pushImages(ctx, imgs); err != nil {
+		return nil, err
+	}
+	return l.imageEnv(imgs), nil
 }
 
 // BuildGoImage builds a Go image on the host and pushes it into the lab

@@ -89,12 +89,59 @@ type Lab struct {
 type Timings struct {
 	Total time.Duration
 	Steps []StepTiming
+	// Services is, per stack service, when its tasks went through their
+	// states (the profile of the deploy step); empty without stacks.
+	Services []ServiceTiming `json:"services,omitempty"`
 }
 
 // StepTiming is one step's duration.
 type StepTiming struct {
 	Name     string        `json:"name"`
 	Duration time.Duration `json:"duration"`
+	// Start is when the step began, from the start of Up. Steps that run
+	// alongside others overlap them.
+	Start time.Duration `json:"start,omitempty"`
+	// Sub are the parts of the step (each image build and push, secret
+	// generation, each stack's deploy call, ...), possibly overlapping.
+	Sub []StepTiming `json:"sub,omitempty"`
+}
+
+// ServiceTiming is the bring-up profile of one stack service: every time
+// is from the start of Up, 0 where the state was not seen.
+type ServiceTiming struct {
+	Name string `json:"name"` // "vote_db"
+	// Created is when the service was created by the deploy call.
+	Created time.Duration `json:"created"`
+	// Running is when all its desired tasks were running (on a service
+	// with a health check, healthy: swarm reports a task running only once
+	// its first probe passed).
+	Running time.Duration `json:"running"`
+	Tasks   []TaskTiming  `json:"tasks"`
+}
+
+// TaskTiming is one task of a service, through swarm's task states and its
+// container's health log. Times are from the start of Up; 0: not seen.
+type TaskTiming struct {
+	Node string `json:"node"`
+	// Assigned: scheduled on Node. Preparing: pulling its image. Starting:
+	// the image is there, the container is being created and started, and
+	// (with a health check) waits for its first passing probe. Running:
+	// swarm says it runs.
+	Assigned  time.Duration `json:"assigned"`
+	Preparing time.Duration `json:"preparing"`
+	Starting  time.Duration `json:"starting"`
+	Running   time.Duration `json:"running"`
+	// Started is when its container's process started; FirstProbe when
+	// the first health probe began, Healthy when the first probe passed
+	// (0 without a health check).
+	Started    time.Duration `json:"started"`
+	FirstProbe time.Duration `json:"firstProbe,omitempty"`
+	Healthy    time.Duration `json:"healthy,omitempty"`
+	// FailedProbes counts the probes that failed before it was healthy.
+	FailedProbes int `json:"failedProbes,omitempty"`
+	// Attempt is 1 for the service's first task in this slot; more means
+	// earlier tasks failed and swarm replaced them.
+	Attempt int `json:"attempt,omitempty"`
 }
 
 // HostEnv names the variable that holds the host engine's address once

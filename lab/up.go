@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	composetypes "github.com/docker/cli/cli/compose/types"
 	"github.com/moby/moby/client"
 
 	"github.com/swarmlab/swarmlab/lab/engine"
@@ -92,8 +94,43 @@ func Up(ctx context.Context, t *topology.Topology, opts Options) (l *Lab, err er
 		}
 	}()
 
-	r := &runner{out: out, lab: l, live: isTerminal(out)}
 	start := time.Now()
+	r := &runner{out: out, lab: l, live: isTerminal(out), start: start}
+	// The stacks' images are built on the host while the nodes start and
+	// the swarm forms (they need neither), and pushed as soon as the
+	// registry answers; the deploy step then only waits for them.
+	seq := sequential()
+	d := &deployment{}
+	registryUp := make(chan struct{})
+	var imagesJob *job
+	if len(t.Stacks) > 0 {
+		for i := range t.Stacks {
+			specs, err := stackImageSpecs(t.StackPath(i))
+			if err != nil {
+				return l, err
+			}
+			var imgs []*stackImage
+			for j := range specs {
+				imgs = append(imgs, &specs[j])
+			}
+			d.images = append(d.images, imgs)
+		}
+		if n := d.imageCount(); n > 0 && !seq {
+			jctx, cancel := context.WithCancel(ctx)
+			imagesJob = r.background(jctx, fmt.Sprintf("Building and pushing %d images", n), func(ctx context.Context) error {
+				if err := l.buildImages(ctx, d.allImages(), 0); err != nil {
+					return err
+				}
+				select {
+				case <-registryUp:
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+				return l.pushImages(ctx, d.allImages())
+			})
+			defer func() { cancel(); imagesJob.wait() }()
+		}
+	}
 	steps := []struct {
 		name string
 		fn   func(context.Context) error
@@ -102,6 +139,9 @@ func Up(ctx context.Context, t *topology.Topology, opts Options) (l *Lab, err er
 		{fmt.Sprintf("Starting %d nodes and the registry", len(t.Nodes)), func(ctx context.Context) error {
 			c, err := p.Create(ctx, t, provider.CreateOptions{RunID: l.RunID})
 			l.Cluster = c
+			if err == nil {
+				close(registryUp)
+			}
 			return err
 		}},
 		{"Preflight and registry push", func(ctx context.Context) error { return l.preflightAndPush(ctx) }},
@@ -118,23 +158,41 @@ func Up(ctx context.Context, t *topology.Topology, opts Options) (l *Lab, err er
 			return swarm.WaitConverged(ctx, mgr, ms, swarm.ConvergeTimeout)
 		}},
 	}
-	if len(t.Stacks) > 0 {
-		steps = append(steps, struct {
-			name string
-			fn   func(context.Context) error
-		}{fmt.Sprintf("Deploying %d stacks", len(t.Stacks)), l.deployStacks})
-	}
 	for _, s := range steps {
 		if err := r.step(ctx, s.name, s.fn); err != nil {
 			return l, err
 		}
 	}
+	if imagesJob != nil {
+		if err := r.join(ctx, imagesJob); err != nil {
+			return l, err
+		}
+		d.built = true
+	}
+	if len(t.Stacks) > 0 {
+		if err := r.step(ctx, fmt.Sprintf("Deploying %d stacks", len(t.Stacks)), func(ctx context.Context) error {
+			return l.deployStacks(ctx, d, seq)
+		}); err != nil {
+			return l, err
+		}
+	}
 	l.BringUp.Total = time.Since(start)
+	if d.tracker != nil {
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		l.BringUp.Services = l.serviceTimings(pctx, d.tracker, start)
+		cancel()
+	}
 	if !opts.Ephemeral {
 		untrack(l.Name)
 	}
 	return l, nil
 }
+
+// sequential tells whether SWARMLAB_UP_SEQUENTIAL=1 asks for the bring-up
+// of before the profile (session 4): each stack's images built one at a
+// time in the deploy step, then pushed, then the stack deployed, one stack
+// after the other. It is there to measure what the overlap saves.
+func sequential() bool { return os.Getenv("SWARMLAB_UP_SEQUENTIAL") == "1" }
 
 // runner runs named steps, reporting each with its elapsed time. On a
 // terminal (live) the running step is shown with a clock that ticks; in a
@@ -145,6 +203,8 @@ type runner struct {
 	live bool
 	// tick is how often the live line is redrawn (default liveTick).
 	tick time.Duration
+	// start is the start of the bring-up, which step times are offsets from.
+	start time.Time
 }
 
 const liveTick = 100 * time.Millisecond
@@ -155,13 +215,33 @@ func (r *runner) step(ctx context.Context, name string, fn func(context.Context)
 	if r.live {
 		stopClock = r.clock(name, start)
 	}
-	err := fn(ctx)
+	prof := &profile{}
+	err := fn(withProfile(ctx, prof))
 	if err == nil && ctx.Err() != nil {
 		err = ctx.Err()
 	}
 	d := time.Since(start)
 	stopClock()
-	r.lab.BringUp.Steps = append(r.lab.BringUp.Steps, StepTiming{Name: name, Duration: d})
+	return r.record(StepTiming{Name: name, Duration: d, Start: r.offset(start), Sub: prof.steps(r.base())}, err, "")
+}
+
+func (r *runner) base() time.Time {
+	if r.start.IsZero() {
+		r.start = time.Now()
+	}
+	return r.start
+}
+
+func (r *runner) offset(t time.Time) time.Duration {
+	if d := t.Sub(r.base()); d > 0 {
+		return d
+	}
+	return 0
+}
+
+// record appends a step's timing and writes its line.
+func (r *runner) record(st StepTiming, err error, note string) error {
+	r.lab.BringUp.Steps = append(r.lab.BringUp.Steps, st)
 	mark := "✓"
 	if err != nil {
 		mark = "✗"
@@ -169,11 +249,114 @@ func (r *runner) step(ctx context.Context, name string, fn func(context.Context)
 	if r.live {
 		fmt.Fprint(r.out, "\r\033[K")
 	}
-	fmt.Fprintf(r.out, " %s %-40s %6.2fs\n", mark, name, d.Seconds())
+	fmt.Fprintf(r.out, " %s %-40s %6.2fs%s\n", mark, st.Name, st.Duration.Seconds(), note)
 	if err != nil {
-		return fmt.Errorf("%s: %w", strings.ToLower(name[:1])+name[1:], err)
+		return fmt.Errorf("%s: %w", strings.ToLower(st.Name[:1])+st.Name[1:], err)
 	}
 	return nil
+}
+
+// job is a step that runs alongside the others (background), reported
+// when the bring-up needs its result (join).
+type job struct {
+	name  string
+	start time.Time
+	dur   time.Duration
+	prof  *profile
+	err   error
+	done  chan struct{}
+}
+
+func (r *runner) background(ctx context.Context, name string, fn func(context.Context) error) *job {
+	j := &job{name: name, start: time.Now(), prof: &profile{}, done: make(chan struct{})}
+	r.base()
+	go func() {
+		defer close(j.done)
+		j.err = fn(withProfile(ctx, j.prof))
+		j.dur = time.Since(j.start)
+	}()
+	return j
+}
+
+func (j *job) wait() { <-j.done }
+
+// join waits for a background job and reports it as a step, with its own
+// duration and when it began; the wait itself is what the bring-up lost.
+func (r *runner) join(ctx context.Context, j *job) error {
+	waitStart := time.Now()
+	stopClock := func() {}
+	if r.live {
+		stopClock = r.clock(j.name, j.start)
+	}
+	var err error
+	select {
+	case <-j.done:
+		err = j.err
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	stopClock()
+	st := StepTiming{Name: j.name, Duration: j.dur, Start: r.offset(j.start)}
+	if err == nil || j.dur > 0 {
+		st.Sub = j.prof.steps(r.base())
+	}
+	if st.Duration == 0 {
+		st.Duration = time.Since(j.start)
+	}
+	note := fmt.Sprintf("  (alongside, from %.1fs; waited %.2fs)", st.Start.Seconds(), time.Since(waitStart).Seconds())
+	return r.record(st, err, note)
+}
+
+// profile collects the timed parts of one step (subStep), from any
+// goroutine.
+type profile struct {
+	mu   sync.Mutex
+	subs []struct {
+		name  string
+		start time.Time
+		d     time.Duration
+	}
+}
+
+type profileKey struct{}
+
+func withProfile(ctx context.Context, p *profile) context.Context {
+	return context.WithValue(ctx, profileKey{}, p)
+}
+
+// subStep runs fn and records it as a part of the step running in ctx.
+func subStep(ctx context.Context, name string, fn func() error) error {
+	start := time.Now()
+	err := fn()
+	if p, ok := ctx.Value(profileKey{}).(*profile); ok {
+		p.mu.Lock()
+		p.subs = append(p.subs, struct {
+			name  string
+			start time.Time
+			d     time.Duration
+		}{name, start, time.Since(start)})
+		p.mu.Unlock()
+	}
+	return err
+}
+
+// steps returns the parts in the order they began, offsets from base.
+func (p *profile) steps(base time.Time) []StepTiming {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]StepTiming, 0, len(p.subs))
+	for _, s := range p.subs {
+		off := s.start.Sub(base)
+		if off < 0 {
+			off = 0
+		}
+		out = append(out, StepTiming{Name: s.name, Duration: s.d, Start: off})
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Start < out[j].Start })
+	if len(out) == 0 {
+		return nil
+	}
+	return out
 }
 
 // clock redraws " • name  1.2s" until the returned func is called; that
@@ -369,43 +552,190 @@ func (l *Lab) StackEnv() map[string]string {
 // tasks: images are pulled from the lab registry on first use.
 const StackTimeout = 3 * time.Minute
 
-// deployStacks deploys the topology's stacks in order and waits until every
-// service runs all its tasks.
-func (l *Lab) deployStacks(ctx context.Context) error {
+// convergePoll is how often the deploy step looks at the stacks' services
+// and tasks: each look is one list call on the manager.
+const convergePoll = 200 * time.Millisecond
+
+// deployment is what Up prepares for deployStacks.
+type deployment struct {
+	images  [][]*stackImage // per stack, in topology order
+	built   bool            // images built and pushed already
+	tracker *stack.Tracker
+}
+
+func (d *deployment) imageCount() int { return len(d.allImages()) }
+
+func (d *deployment) allImages() []*stackImage {
+	var all []*stackImage
+	for _, imgs := range d.images {
+		all = append(all, imgs...)
+	}
+	return all
+}
+
+// deployStacks deploys the topology's stacks and waits until every service
+// runs all its tasks. With the images ready it deploys every stack at once;
+// sequentially (seq) it builds and pushes each stack's images, then deploys
+// it, one stack after the other, as bring-up did before session 4.
+func (l *Lab) deployStacks(ctx context.Context, d *deployment, seq bool) error {
 	mgr, _, err := l.Manager(ctx)
 	if err != nil {
 		return err
 	}
-	for i, s := range l.Topology.Stacks {
+	stacks := l.Topology.Stacks
+	names := make([]string, len(stacks))
+	for i, s := range stacks {
+		names[i] = s.Name
+	}
+	d.tracker = stack.NewTracker()
+	tctx, stopTracking := context.WithCancel(ctx)
+	tracking := make(chan struct{})
+	go func() { defer close(tracking); d.tracker.Poll(tctx, mgr, names, convergePoll) }()
+	defer func() { stopTracking(); <-tracking }()
+
+	prepare := func(i int) (*composetypes.Config, error) {
 		env := l.StackEnv()
-		imgs, err := l.BuildStackImages(ctx, l.Topology.StackPath(i))
-		if err != nil {
-			return err
+		if !d.built {
+			limit := 0
+			if seq {
+				limit = 1
+			}
+			if err := l.buildImages(ctx, d.images[i], limit); err != nil {
+				return nil, err
+			}
+			if err := l.pushImages(ctx, d.images[i]); err != nil {
+				return nil, err
+			}
 		}
-		secrets, err := l.GenerateStackSecrets(ctx, l.Topology.StackPath(i))
-		if err != nil {
+		var secrets map[string]string
+		if err := subStep(ctx, "secrets "+stacks[i].Name, func() (err error) {
+			secrets, err = l.GenerateStackSecrets(ctx, l.Topology.StackPath(i))
 			return err
+		}); err != nil {
+			return nil, err
 		}
-		for k, v := range imgs {
+		for k, v := range l.imageEnv(d.images[i]) {
 			env[k] = v
 		}
 		for k, v := range secrets {
 			env[k] = v
 		}
-		cfg, err := stack.Load(l.Topology.StackPath(i), env)
+		return stack.Load(l.Topology.StackPath(i), env)
+	}
+	deploy := func(i int) error {
+		cfg, err := prepare(i)
 		if err != nil {
 			return err
 		}
-		if err := stack.Deploy(ctx, mgr, s.Name, cfg); err != nil {
+		return subStep(ctx, "deploy call "+stacks[i].Name, func() error { return stack.Deploy(ctx, mgr, stacks[i].Name, cfg) })
+	}
+	if seq {
+		for i := range stacks {
+			if err := deploy(i); err != nil {
+				return err
+			}
+		}
+	} else {
+		errs := make([]error, len(stacks))
+		var wg sync.WaitGroup
+		for i := range stacks {
+			wg.Add(1)
+			go func() { defer wg.Done(); errs[i] = deploy(i) }()
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
 			return err
 		}
 	}
-	for _, s := range l.Topology.Stacks {
-		if _, err := wait.For(ctx, "stack "+s.Name+" to run all its tasks", StackTimeout, time.Second, stack.Converged(mgr, s.Name)); err != nil {
-			return err
+	errs := make([]error, len(stacks))
+	var wg sync.WaitGroup
+	for i, s := range stacks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = subStep(ctx, "converge "+s.Name, func() error {
+				_, err := wait.For(ctx, "stack "+s.Name+" to run all its tasks", StackTimeout, convergePoll, stack.Converged(mgr, s.Name))
+				return err
+			})
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// healthLogMax is how many probes an engine keeps in a container's health log.
+const healthLogMax = 5
+
+// serviceTimings turns what the tracker saw into the profile of each
+// service, adding from each task's container when it started and when its
+// health probes ran.
+func (l *Lab) serviceTimings(ctx context.Context, tr *stack.Tracker, base time.Time) []ServiceTiming {
+	mgr, _, err := l.Manager(ctx)
+	if err != nil {
+		return nil
+	}
+	tr.Observe(nil, nil)
+	hostByID := map[string]string{}
+	if nodes, err := mgr.NodeList(ctx, client.NodeListOptions{}); err == nil {
+		for _, n := range nodes.Items {
+			hostByID[n.ID] = n.Description.Hostname
 		}
 	}
-	return nil
+	rel := func(t time.Time) time.Duration {
+		if t.IsZero() || t.Before(base) {
+			return 0
+		}
+		return t.Sub(base)
+	}
+	profiles := tr.Profile(base)
+	out := make([]ServiceTiming, len(profiles))
+	var wg sync.WaitGroup
+	for i, sp := range profiles {
+		out[i] = ServiceTiming{Name: sp.Name, Created: sp.Created, Running: sp.Running, Tasks: make([]TaskTiming, len(sp.Tasks))}
+		for j, tp := range sp.Tasks {
+			tt := &out[i].Tasks[j]
+			*tt = TaskTiming{Node: hostByID[tp.NodeID], Assigned: tp.Assigned, Preparing: tp.Preparing, Starting: tp.Starting, Running: tp.Running, Attempt: tp.Attempt}
+			if tp.ContainerID == "" || tt.Node == "" {
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c, err := l.Client(tt.Node)
+				if err != nil {
+					return
+				}
+				res, err := c.ContainerInspect(ctx, tp.ContainerID, client.ContainerInspectOptions{})
+				if err != nil || res.Container.State == nil {
+					return
+				}
+				st := res.Container.State
+				if t, err := time.Parse(time.RFC3339Nano, st.StartedAt); err == nil {
+					tt.Started = rel(t)
+				}
+				// The engine keeps the last 5 probes: a log that is full
+				// and begins with a pass may have lost the first ones.
+				if st.Health == nil || len(st.Health.Log) == 0 || (len(st.Health.Log) >= healthLogMax && st.Health.Log[0] != nil && st.Health.Log[0].ExitCode == 0) {
+					return
+				}
+				for k, probe := range st.Health.Log {
+					if probe == nil {
+						continue
+					}
+					if k == 0 {
+						tt.FirstProbe = rel(probe.Start)
+					}
+					if probe.ExitCode == 0 {
+						tt.Healthy = rel(probe.End)
+						break
+					}
+					tt.FailedProbes++
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	return out
 }
 
 // Labs that are being brought up, or that are ephemeral, are removed when

@@ -50,3 +50,40 @@ func TestStepProgress(t *testing.T) {
 		t.Errorf("%d step timings recorded, want 2", n)
 	}
 }
+
+// A background job is reported when joined, with its own duration and
+// start, and the parts it timed.
+func TestBackgroundJobJoin(t *testing.T) {
+	var log bytes.Buffer
+	r := &runner{out: &log, lab: &Lab{}, start: time.Now()}
+	j := r.background(context.Background(), "Building and pushing 2 images", func(ctx context.Context) error {
+		subStep(ctx, "build a", func() error { time.Sleep(30 * time.Millisecond); return nil })
+		subStep(ctx, "push a", func() error { return nil })
+		return nil
+	})
+	if err := r.step(context.Background(), "Forming the swarm", func(context.Context) error { time.Sleep(60 * time.Millisecond); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.join(context.Background(), j); err != nil {
+		t.Fatal(err)
+	}
+	steps := r.lab.BringUp.Steps
+	if len(steps) != 2 {
+		t.Fatalf("steps %+v", steps)
+	}
+	job := steps[1]
+	if job.Duration < 30*time.Millisecond || job.Duration > steps[0].Duration || job.Start > steps[0].Start+10*time.Millisecond {
+		t.Errorf("job timing %+v: want its own duration (30ms..), begun with the swarm step %+v", job, steps[0])
+	}
+	if len(job.Sub) != 2 || job.Sub[0].Name != "build a" || job.Sub[1].Name != "push a" || job.Sub[0].Duration < 30*time.Millisecond {
+		t.Errorf("job parts %+v", job.Sub)
+	}
+	if !strings.Contains(log.String(), "Building and pushing 2 images") || !strings.Contains(log.String(), "(alongside, from 0.0s; waited ") {
+		t.Errorf("job line: %q", log.String())
+	}
+
+	failing := r.background(context.Background(), "Building 1 images", func(context.Context) error { return errors.New("boom") })
+	if err := r.join(context.Background(), failing); err == nil || !strings.Contains(err.Error(), "building 1 images: boom") {
+		t.Errorf("a failed job's error = %v, want it to name the job", err)
+	}
+}

@@ -62,9 +62,12 @@ func TestStackFileKeepsTheContract(t *testing.T) {
 			continue
 		}
 		hc := s.HealthCheck
-		if hc == nil || hc.Interval == nil || time.Duration(*hc.Interval) != 5*time.Second || time.Duration(*hc.Timeout) != 5*time.Second ||
-			*hc.Retries != 5 || time.Duration(*hc.StartPeriod) != 20*time.Second {
-			t.Errorf("%s: health check %+v, want interval/timeout 5s, retries 5, start_period 20s", name, hc)
+		// The first probe runs one interval after the start (Docker 20.10
+		// has no start_interval), so the interval is short; a task is
+		// declared unhealthy only after 25 s of failed probes.
+		if hc == nil || hc.Interval == nil || time.Duration(*hc.Interval) != 2*time.Second || time.Duration(*hc.Timeout) != 5*time.Second ||
+			hc.Retries == nil || time.Duration(*hc.Retries)*time.Duration(*hc.Interval) < 25*time.Second || time.Duration(*hc.StartPeriod) != 20*time.Second {
+			t.Errorf("%s: health check %+v, want interval 2s, timeout 5s, 25 s of retries, start_period 20s", name, hc)
 		}
 	}
 	uc := cfg.Services[svcs["customers"]].Deploy.UpdateConfig

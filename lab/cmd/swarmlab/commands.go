@@ -50,6 +50,7 @@ func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("up", flag.ContinueOnError)
 	name := fs.String("name", "", "lab name (default: the topology's name)")
 	keep := fs.Bool("keep-on-failure", false, "keep a lab that failed to come up")
+	prof := fs.Bool("profile", false, "print where the bring-up spent its time: the parts of each step, and per service and task when it was scheduled, pulled, started and healthy")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -71,6 +72,10 @@ func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "\nLab %s is up in %.1fs.\n\n", l.Name, l.BringUp.Total.Seconds())
+	if *prof {
+		printProfile(stdout, l.BringUp)
+		fmt.Fprintln(stdout)
+	}
 	st, err := l.Status(ctx)
 	if err != nil {
 		return err
@@ -392,4 +397,39 @@ func first(s []string) string {
 func exists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
+}
+
+// printProfile writes the bring-up profile: every step with its parts, then
+// per service and task the times (from the start of up) at which it was
+// assigned, pulling, starting, its container started, its first probe ran,
+// it was healthy, and it ran.
+func printProfile(w io.Writer, b lab.Timings) {
+	sec := func(d time.Duration) string {
+		if d == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.2f", d.Seconds())
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "STEP\tFROM\tTOOK")
+	for _, st := range b.Steps {
+		fmt.Fprintf(tw, "%s\t%s\t%.2f\n", st.Name, sec(st.Start), st.Duration.Seconds())
+		for _, sub := range st.Sub {
+			fmt.Fprintf(tw, "  %s\t%s\t%.2f\n", sub.Name, sec(sub.Start), sub.Duration.Seconds())
+		}
+	}
+	tw.Flush()
+	if len(b.Services) == 0 {
+		return
+	}
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "SERVICE\tNODE\tTRY\tCREATED\tASSIGNED\tPULLING\tSTARTING\tSTARTED\tPROBE1\tHEALTHY\tRUNNING\tFAILED PROBES")
+	for _, s := range b.Services {
+		for _, t := range s.Tasks {
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n", s.Name, t.Node, t.Attempt, sec(s.Created),
+				sec(t.Assigned), sec(t.Preparing), sec(t.Starting), sec(t.Started), sec(t.FirstProbe), sec(t.Healthy), sec(t.Running), t.FailedProbes)
+		}
+	}
+	tw.Flush()
 }

@@ -1,0 +1,110 @@
+package registry
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/moby/moby/client"
+)
+
+// Manifest media types a registry may answer with for a single image.
+const (
+	mediaDockerManifest = "application/vnd.docker.distribution.manifest.v2+json"
+	mediaOCIManifest    = "application/vnd.oci.image.manifest.v1+json"
+)
+
+// checkTimeout bounds the look at the registry before a push: if the
+// registry cannot be asked from here (a remote engine's loopback), the
+// push goes ahead as before.
+const checkTimeout = 2 * time.Second
+
+// PushIfMissing is Push, except for the targets the registry at addr
+// already holds as this very image: a manifest whose config digest is the
+// local image's ID (the engine's image ID is the digest of the config it
+// pushes), so the registry serves exactly what a push would have put there.
+// The lab registry's blobs live in a volume that outlives labs, so on a warm
+// machine most pushes are not needed.
+func PushIfMissing(ctx context.Context, host client.APIClient, addr, local string, targets ...string) error {
+	inspect, err := host.ImageInspect(ctx, local)
+	if err != nil {
+		return fmt.Errorf("inspect image %s: %w", local, err)
+	}
+	var missing []string
+	for _, target := range targets {
+		if has, _ := Has(ctx, addr, target, inspect.ID); !has {
+			missing = append(missing, target)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	return Push(ctx, host, addr, local, missing...)
+}
+
+// Has reports whether the registry at addr serves target ("library/redis:7")
+// as the image whose config digest is configDigest ("sha256:...").
+func Has(ctx context.Context, addr, target, configDigest string) (bool, error) {
+	repo, tag := SplitTag(target)
+	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/v2/"+repo+"/manifests/"+tag, nil)
+	if err != nil {
+		return false, err
+	}
+	req.Header.Set("Accept", mediaDockerManifest+", "+mediaOCIManifest)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		io.Copy(io.Discard, resp.Body)
+		return false, nil
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if err != nil {
+		return false, err
+	}
+	return ManifestConfigIs(resp.Header.Get("Content-Type"), body, configDigest), nil
+}
+
+// ManifestConfigIs tells whether a manifest (as served, with its media
+// type) describes one image whose config has the digest want. Lists and
+// indexes never match: what they resolve to depends on the platform.
+func ManifestConfigIs(mediaType string, body []byte, want string) bool {
+	if want == "" {
+		return false
+	}
+	var m struct {
+		MediaType string `json:"mediaType"`
+		Config    struct {
+			Digest string `json:"digest"`
+		} `json:"config"`
+		Layers []json.RawMessage `json:"layers"`
+	}
+	if err := json.Unmarshal(body, &m); err != nil {
+		return false
+	}
+	mt := strings.TrimSpace(strings.Split(mediaType, ";")[0])
+	if mt == "" || mt == "application/json" {
+		mt = m.MediaType
+	}
+	if mt != mediaDockerManifest && mt != mediaOCIManifest {
+		return false
+	}
+	return m.Config.Digest == want && len(m.Layers) > 0
+}
+
+// SplitTag splits "library/redis:7" into "library/redis" and "7"; a name
+// without a tag is "latest".
+func SplitTag(ref string) (repo, tag string) {
+	if i := strings.LastIndex(ref, ":"); i > strings.LastIndex(ref, "/") {
+		return ref[:i], ref[i+1:]
+	}
+	return ref, "latest"
+}
