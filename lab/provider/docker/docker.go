@@ -292,7 +292,8 @@ func (p *Provider) startNode(ctx context.Context, lab string, index int, n topol
 			testcontainers.WithEnv(map[string]string{"SWARMLAB_REGISTRY": RegistryAlias + ":5000"}),
 			testcontainers.WithExposedPorts(enginePort),
 			testcontainers.WithConfigModifier(func(c *container.Config) { c.Hostname = n.Name }),
-			tcnetwork.WithNetworkName([]string{n.Name}, networkName(lab)),
+			// Its name, and aliases from its labels (aliases.go).
+			tcnetwork.WithNetworkName(nodeAliases(n.Name, n.Labels), networkName(lab)),
 			staticIP(networkName(lab), ip),
 			testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
 				NodeHostConfig(hc, privileged, vol)
