@@ -2,12 +2,10 @@ package lab
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"path/filepath"
 	"runtime"
 	"sort"
-	"sync"
 
 	"github.com/swarmlab/swarmlab/lab/images"
 	"github.com/swarmlab/swarmlab/lab/registry"
@@ -30,17 +28,9 @@ func LocalImage(ctx context.Context, l *Lab, name string) (string, error) {
 // already holds with the same image is not pushed again.
 func PushImage(ctx context.Context, l *Lab, local string, targets ...string) error {
 	addrs := l.Cluster.Registry.Targets()
-	errs := make([]error, len(addrs))
-	var wg sync.WaitGroup
-	for i, addr := range addrs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = registry.PushIfMissing(ctx, l.Host, addr, local, targets...)
-		}()
-	}
-	wg.Wait()
-	return errors.Join(errs...)
+	return eachAtOnce(ctx, len(addrs), 0, func(i int) error {
+		return registry.PushIfMissing(ctx, l.Host, addrs[i], local, targets...)
+	})
 }
 
 // stackImage is one image a stack file declares, once built on the host.
@@ -85,47 +75,25 @@ func (l *Lab) buildImages(ctx context.Context, imgs []*stackImage, limit int) er
 	if limit <= 0 {
 		limit = runtime.NumCPU()
 	}
-	sem := make(chan struct{}, max(1, limit))
-	errs := make([]error, len(imgs))
-	var wg sync.WaitGroup
-	for i, img := range imgs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				errs[i] = ctx.Err()
-				return
-			}
-			defer func() { <-sem }()
-			errs[i] = subStep(ctx, "build "+img.name, func() error {
-				local, err := images.BuildGo(ctx, l.Host, img.spec)
-				img.local = local
-				return err
-			})
-		}()
-	}
-	wg.Wait()
-	return errors.Join(errs...)
+	return eachAtOnce(ctx, len(imgs), limit, func(i int) error {
+		img := imgs[i]
+		return subStep(ctx, "build "+img.name, func() error {
+			local, err := images.BuildGo(ctx, l.Host, img.spec)
+			img.local = local
+			return err
+		})
+	})
 }
 
 // pushImages puts built stack images into the lab registry, all at once,
 // each under its hashed tag and swarmlab/<name>:latest.
 func (l *Lab) pushImages(ctx context.Context, imgs []*stackImage) error {
-	errs := make([]error, len(imgs))
-	var wg sync.WaitGroup
-	for i, img := range imgs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = subStep(ctx, "push "+img.name, func() error {
-				return PushImage(ctx, l, img.local, img.local, img.spec.Repo+":latest")
-			})
-		}()
-	}
-	wg.Wait()
-	return errors.Join(errs...)
+	return eachAtOnce(ctx, len(imgs), 0, func(i int) error {
+		img := imgs[i]
+		return subStep(ctx, "push "+img.name, func() error {
+			return PushImage(ctx, l, img.local, img.local, img.spec.Repo+":latest")
+		})
+	})
 }
 
 // imageEnv returns the variables naming built images for a stack file.

@@ -636,31 +636,17 @@ func (l *Lab) deployStacks(ctx context.Context, d *deployment, seq bool) error {
 			}
 		}
 	} else {
-		errs := make([]error, len(stacks))
-		var wg sync.WaitGroup
-		for i := range stacks {
-			wg.Add(1)
-			go func() { defer wg.Done(); errs[i] = deploy(i) }()
-		}
-		wg.Wait()
-		if err := errors.Join(errs...); err != nil {
+		if err := eachAtOnce(ctx, len(stacks), 0, deploy); err != nil {
 			return err
 		}
 	}
-	errs := make([]error, len(stacks))
-	var wg sync.WaitGroup
-	for i, s := range stacks {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = subStep(ctx, "converge "+s.Name, func() error {
-				_, err := wait.For(ctx, "stack "+s.Name+" to run all its tasks", StackTimeout, convergePoll, stack.Converged(mgr, s.Name))
-				return err
-			})
-		}()
-	}
-	wg.Wait()
-	return errors.Join(errs...)
+	return eachAtOnce(ctx, len(stacks), 0, func(i int) error {
+		s := stacks[i]
+		return subStep(ctx, "converge "+s.Name, func() error {
+			_, err := wait.For(ctx, "stack "+s.Name+" to run all its tasks", StackTimeout, convergePoll, stack.Converged(mgr, s.Name))
+			return err
+		})
+	})
 }
 
 // healthLogMax is how many probes an engine keeps in a container's health log.
