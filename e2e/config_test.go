@@ -38,9 +38,10 @@ const (
 )
 
 // Timeouts, tuned to the lab's 1 s dispatcher heartbeat as measured on a
-// 2-core machine: a killed node is Down ~2.5–3 s after the kill and its tasks
-// run elsewhere ~8 s after it; a restarted node is Ready ~3.5 s after its
-// engine answers; raft elects a new leader after 10 ticks of 1 s. Each bound
+// 2-core machine: a killed node is Down ~2.5–3.5 s after the kill and its
+// tasks run elsewhere ~1.5 s later (the e2e stack restarts them at once); a
+// restarted node is Ready ~3.5 s after its engine answers; raft elects a new
+// leader after 10 ticks of 1 s. Each bound
 // leaves several times the measure for a loaded machine: how long things took
 // goes into the report, never into an assertion.
 const (
@@ -54,7 +55,10 @@ const (
 	edgeTimeout       = 60 * time.Second // the edge answers from every running task
 	specTimeout       = 8 * time.Minute
 	cleanupTimeout    = 4 * time.Minute
-	poll              = 250 * time.Millisecond
+	// poll is how often a wait looks again: each look is an API call or
+	// two to a manager, or a dozen requests through the edge, so 100ms
+	// costs little and a wait ends within 100ms of what it waits for.
+	poll = 100 * time.Millisecond
 	// requestTimeout: a request slower than this is a failed one, as its
 	// user would count it. The edge (testdata/edge/haproxy.cfg) gives up
 	// on a dead server after 500 ms (connect) or 1 s (response) and replays

@@ -30,6 +30,7 @@ var _ = Describe("Drain", Label("rescheduling", "drain"), func() {
 		sut.forceUpdate(ctx, echoService)
 		sut.waitEchoOn(ctx, w)
 		back.recovered("tasks on " + w + " again")
+		sut.waitEdgeSettled(ctx)
 		sum = back.end(ctx)
 		By("checking every request succeeded while the tasks moved back")
 		expectNoFailures(sum, "while "+w+" took tasks again")

@@ -144,6 +144,7 @@ func deployE2EStack(ctx context.Context) {
 	Expect(err).NotTo(HaveOccurred())
 	mgr := sut.mustManager(ctx)
 	Expect(stack.Deploy(ctx, mgr, stackName, cfg)).To(Succeed())
+	sut.prebuildEcho()
 	waitFor(ctx, "stack "+stackName+" to run all its tasks", lab.StackTimeout, stack.Converged(mgr, stackName))
 }
 

@@ -19,7 +19,7 @@ import (
 
 // edgeSettle is how long the edge may go on answering from a replaced task
 // after the swarm calls an update complete: the last old task leaves DNS,
-// and HAProxy re-resolves every 500ms.
+// and HAProxy re-resolves every 200ms.
 const edgeSettle = 10 * time.Second
 
 var _ = Describe("Rolling update", Label("rolling-update"), func() {

@@ -412,6 +412,15 @@ func (s *system) forceUpdate(ctx context.Context, service string) {
 	waitFor(ctx, "the forced update of "+service+" to complete", updateTimeout, s.updateEnded(service, since, swarm.UpdateStateCompleted))
 }
 
+// waitEdgeSettled waits until the edge answers from exactly echo's running
+// tasks. The tasks an update replaced leave the swarm's DNS at once, stop 2 s
+// later and then fall out of HAProxy's rotation: a fault whose traffic
+// window ends here covers their going, whatever the update's monitor.
+func (s *system) waitEdgeSettled(ctx context.Context) {
+	GinkgoHelper()
+	waitFor(ctx, "the edge to answer from every running task, and from no replaced one", edgeTimeout, s.edgeServesAll())
+}
+
 func (s *system) setAvailability(ctx context.Context, node string, a swarm.NodeAvailability) {
 	GinkgoHelper()
 	By(fmt.Sprintf("setting node %s availability to %s", node, a))
@@ -425,17 +434,80 @@ func (s *system) setAvailability(ctx context.Context, node string, a swarm.NodeA
 }
 
 // echoImageVersion builds echo as version v (broken: its health check
-// fails) and returns the reference nodes pull.
+// fails) and returns the reference nodes pull. A build prebuildEcho started
+// is waited for and used; if it failed, echo is built here.
 func (s *system) echoImageVersion(ctx context.Context, v string, broken bool) string {
 	GinkgoHelper()
+	ld := echoLDFlags(v, broken)
+	if b, ok := echoBuilds[ld]; ok {
+		select {
+		case <-b.done:
+			if b.err == nil {
+				By(fmt.Sprintf("using echo %s (%s), built while the e2e stack came up: %s", v, ld, b.ref))
+				return b.ref
+			}
+			GinkgoWriter.Printf("building echo %s in the background failed (%v): building it now\n", v, b.err)
+		case <-ctx.Done():
+		}
+	}
+	By(fmt.Sprintf("building echo %s (%s)", v, ld))
+	ref, err := s.buildEcho(ctx, ld)
+	Expect(err).NotTo(HaveOccurred())
+	return ref
+}
+
+func echoLDFlags(v string, broken bool) string {
 	ld := "-X main.version=" + v
 	if broken {
 		ld += " -X main.broken=true"
 	}
-	By(fmt.Sprintf("building echo %s (%s)", v, ld))
-	ref, err := s.lab.BuildGoImage(ctx, images.GoImage{Repo: echoImageRep, ModuleDir: moduleRoot(), Packages: []string{"./app/echo"}, LDFlags: ld})
-	Expect(err).NotTo(HaveOccurred())
-	return ref
+	return ld
+}
+
+func (s *system) buildEcho(ctx context.Context, ld string) (string, error) {
+	return s.lab.BuildGoImage(ctx, images.GoImage{Repo: echoImageRep, ModuleDir: moduleRoot(), Packages: []string{"./app/echo"}, LDFlags: ld})
+}
+
+// echoBuild is an image of echo built in the background.
+type echoBuild struct {
+	done chan struct{}
+	ref  string
+	err  error
+}
+
+// echoBuilds are the builds prebuildEcho started, by their ldflags. Set
+// before any spec runs, read only after.
+var echoBuilds = map[string]*echoBuild{}
+
+// prebuildEcho builds, one after the other in the background, the versions
+// of echo the rolling-update specs roll out (v2, and the broken v3), when the
+// run includes them: the builds overlap the e2e stack's start instead of
+// adding to those specs. It must be called before the specs run.
+func (s *system) prebuildEcho() {
+	if !Label("rolling-update").MatchesLabelFilter(GinkgoLabelFilter()) {
+		return
+	}
+	var order []*echoBuild
+	var flags []string
+	for _, v := range []struct {
+		v      string
+		broken bool
+	}{{"v2", false}, {"v3", true}} {
+		ld := echoLDFlags(v.v, v.broken)
+		b := &echoBuild{done: make(chan struct{})}
+		echoBuilds[ld] = b
+		order = append(order, b)
+		flags = append(flags, ld)
+	}
+	go func() {
+		// Not the BeforeSuite's context: it ends when BeforeSuite does.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		for i, b := range order {
+			b.ref, b.err = s.buildEcho(ctx, flags[i])
+			close(b.done)
+		}
+	}()
 }
 
 // --- Putting the lab back the way the topology describes it. ---

@@ -51,12 +51,20 @@ func (e *TimeoutError) Error() string {
 // For polls check every interval until it reports Done, reports Fail, the
 // timeout passes, or ctx ends. what names the condition ("3 nodes Ready").
 // It returns the last observation on success.
+//
+// Checks start every interval (a check that takes part of the interval does
+// not stretch it); one that takes longer is followed by the next after
+// interval/5, so a slow check is not run back to back.
 func For(ctx context.Context, what string, timeout, interval time.Duration, check Check) (string, error) {
 	deadline := time.Now().Add(timeout)
 	tctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	var last string
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	<-timer.C
 	for {
+		began := time.Now()
 		r := check(tctx)
 		if r.seen != "" {
 			last = r.seen
@@ -67,13 +75,14 @@ func For(ctx context.Context, what string, timeout, interval time.Duration, chec
 		case r.done:
 			return last, nil
 		}
+		timer.Reset(max(interval-time.Since(began), interval/5))
 		select {
 		case <-tctx.Done():
 			if ctx.Err() != nil {
 				return last, fmt.Errorf("waiting for %s (last seen: %s): %w", what, last, ctx.Err())
 			}
 			return last, &TimeoutError{What: what, Timeout: timeout, Seen: last}
-		case <-time.After(interval):
+		case <-timer.C:
 		}
 	}
 }
