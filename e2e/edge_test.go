@@ -215,10 +215,18 @@ func expectFailedAtMost(sum probe.Summary, n int, during string) {
 // expectNoFailuresSince takes the traffic from from until now (waiting for
 // the requests in flight), notes it, and fails the spec unless every
 // request succeeded: what a spec promises once a fault is over.
+//
+// A window of a few requests proves nothing (a spec that ends right after
+// its recovery mark would pass on them): it must hold at least
+// minRequestsAfter, about half a second of the suite's steady traffic.
 func expectNoFailuresSince(traffic *probe.Traffic, from time.Time, during string) probe.Summary {
 	GinkgoHelper()
 	sum := traffic.SettledSince(from)
 	record().note("%s: %s", during, sum)
+	Expect(sum.Requests).To(BeNumerically(">=", minRequestsAfter), "too few requests %s to prove it (want at least %d): %s", during, minRequestsAfter, sum)
 	expectNoFailures(sum, during)
 	return sum
 }
+
+// minRequestsAfter is the least traffic a "0 failed since" window must hold.
+const minRequestsAfter = 50

@@ -172,6 +172,7 @@ var _ = Describe("Quorum", Label("quorum"), Ordered, func() {
 		// fail: the edge is on the leader, and the tasks stay.
 		sum := f.end(ctx)
 		record().note("from --force-new-cluster until every node re-registered: %s", traffic.SettledBetween(f.start, recoveredAt))
+		serveFor(ctx, traffic, recoveredAt, withoutQuorumFor)
 		expectNoFailuresSince(traffic, recoveredAt, "once every node had re-registered")
 		Expect(sum.Requests-sum.Failed).To(BeNumerically(">", 0), "no request succeeded through the edge: %s", sum)
 	}, SpecTimeout(specTimeout))
