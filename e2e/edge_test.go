@@ -217,10 +217,17 @@ func expectFailedAtMost(sum probe.Summary, n int, during string) {
 // request succeeded: what a spec promises once a fault is over.
 //
 // A window of a few requests proves nothing (a spec that ends right after
-// its recovery mark would pass on them): it must hold at least
-// minRequestsAfter, about half a second of the suite's steady traffic.
-func expectNoFailuresSince(traffic *probe.Traffic, from time.Time, during string) probe.Summary {
+// its recovery mark would pass on them): the traffic goes on until the
+// window holds at least minRequestsAfter, about half a second of the
+// suite's steady traffic, and a window that cannot get them fails.
+func expectNoFailuresSince(ctx context.Context, traffic *probe.Traffic, from time.Time, during string) probe.Summary {
 	GinkgoHelper()
+	waitFor(ctx, fmt.Sprintf("%d requests through the edge %s", minRequestsAfter, during), edgeTimeout, func(context.Context) wait.Result {
+		if s := traffic.Since(from); s.Requests < minRequestsAfter {
+			return wait.Continue("%s", s)
+		}
+		return wait.Done("enough")
+	})
 	sum := traffic.SettledSince(from)
 	record().note("%s: %s", during, sum)
 	Expect(sum.Requests).To(BeNumerically(">=", minRequestsAfter), "too few requests %s to prove it (want at least %d): %s", during, minRequestsAfter, sum)

@@ -46,6 +46,6 @@ var _ = Describe("Failover", Label("failover"), func() {
 		back.end(ctx)
 
 		By("checking that nothing failed once the survivors had taken over, through the worker's return")
-		expectNoFailuresSince(traffic, whole, "from when the survivors answered through "+w+"'s return")
+		expectNoFailuresSince(ctx, traffic, whole, "from when the survivors answered through "+w+"'s return")
 	}, SpecTimeout(specTimeout))
 })

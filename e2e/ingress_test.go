@@ -72,7 +72,7 @@ var _ = Describe("Ingress load balancing", Label("ingress"), func() {
 			f.recovered("replaced, and answering through the edge")
 			sum := f.end(ctx)
 			expectFailedAtMost(sum, maxFailedInFlight, "from the kill until the replacement answered")
-			expectNoFailuresSince(traffic, dropped, "from when the dead replica was out of rotation")
+			expectNoFailuresSince(ctx, traffic, dropped, "from when the dead replica was out of rotation")
 		}, SpecTimeout(specTimeout))
 	})
 

@@ -48,6 +48,6 @@ var _ = Describe("Partition", Label("partition"), func() {
 		heal.end(ctx)
 
 		By("checking that nothing failed once the survivors had taken over, through the heal")
-		expectNoFailuresSince(traffic, whole, "from when the survivors answered through "+w+"'s heal")
+		expectNoFailuresSince(ctx, traffic, whole, "from when the survivors answered through "+w+"'s heal")
 	}, SpecTimeout(specTimeout))
 })

@@ -101,7 +101,7 @@ var _ = Describe("Quorum", Label("quorum"), Ordered, func() {
 			expectNoFailures(sum, "while a follower was lost")
 		}
 		serveFor(ctx, after, recoveredAt, withoutQuorumFor)
-		expectNoFailuresSince(after, recoveredAt, "once every node had re-registered")
+		expectNoFailuresSince(ctx, after, recoveredAt, "once every node had re-registered")
 	}, SpecTimeout(specTimeout))
 
 	It("refuses management calls with a clear error without quorum, while running services keep serving with 0 failed requests through the edge", func(ctx SpecContext) {
@@ -173,7 +173,7 @@ var _ = Describe("Quorum", Label("quorum"), Ordered, func() {
 		sum := f.end(ctx)
 		record().note("from --force-new-cluster until every node re-registered: %s", traffic.SettledBetween(f.start, recoveredAt))
 		serveFor(ctx, traffic, recoveredAt, withoutQuorumFor)
-		expectNoFailuresSince(traffic, recoveredAt, "once every node had re-registered")
+		expectNoFailuresSince(ctx, traffic, recoveredAt, "once every node had re-registered")
 		Expect(sum.Requests-sum.Failed).To(BeNumerically(">", 0), "no request succeeded through the edge: %s", sum)
 	}, SpecTimeout(specTimeout))
 

@@ -57,7 +57,7 @@ var _ = Describe("Rescheduling", Label("rescheduling"), func() {
 
 		By("checking the app kept answering through the edge")
 		expectFailedAtMost(sum, maxFailedInFlight, "from the kill until the new task answered")
-		expectNoFailuresSince(traffic, dropped, "from when the edge dropped the dead task")
+		expectNoFailuresSince(ctx, traffic, dropped, "from when the edge dropped the dead task")
 	}, SpecTimeout(specTimeout))
 })
 
