@@ -468,17 +468,7 @@ func writeReports(report Report) {
 		rr.APIVersions = &apiReport{Host: sut.lab.Info.HostAPI, Nodes: sut.lab.Info.NodeAPI}
 		rr.Ingress = &ingressReport{Mode: sut.lab.Info.Ingress, Why: sut.lab.Info.IngressWhy}
 	}
-	// A Skip in BeforeAll skips the whole Ordered container, but only its
-	// first spec carries the reason: give it to the others too.
-	skipReason := map[string]string{}
-	for _, sr := range report.SpecReports {
-		if sr.State == types.SpecStateSkipped && sr.Failure.Message != "" && sr.Failure.Message != skippedInBeforeAll {
-			key := strings.Join(sr.ContainerHierarchyTexts, "/")
-			if _, ok := skipReason[key]; !ok {
-				skipReason[key] = sr.Failure.Message
-			}
-		}
-	}
+	skipReason := beforeAllSkips(report.SpecReports)
 	var notRun []string
 	for _, sr := range report.SpecReports {
 		if sr.LeafNodeType != types.NodeTypeIt {
@@ -495,10 +485,7 @@ func writeReports(report Report) {
 				reason = fmt.Sprintf("not among the labels %s requires (e2e.require: %s); run it here with -ginkgo.label-filter", topologyLabel(), topologyFilter)
 			}
 		case sr.State == types.SpecStateSkipped:
-			reason = sr.Failure.Message
-			if why, ok := skipReason[strings.Join(sr.ContainerHierarchyTexts, "/")]; ok && reason == skippedInBeforeAll {
-				reason = why
-			}
+			reason = skipReason.of(sr)
 		case sr.Failed():
 			reason = sr.FailureMessage()
 		}
@@ -533,6 +520,34 @@ func writeReports(report Report) {
 	for _, line := range notRun {
 		fmt.Printf("NOT RUN (not a pass): %s\n", line)
 	}
+}
+
+// skipReasons holds, per Ordered container, the reason its BeforeAll gave
+// for skipping it.
+type skipReasons map[string]string
+
+// beforeAllSkips collects them: a Skip in BeforeAll skips the whole
+// Ordered container, but only its first spec carries the reason.
+func beforeAllSkips(reports types.SpecReports) skipReasons {
+	r := skipReasons{}
+	for _, sr := range reports {
+		if sr.State == types.SpecStateSkipped && sr.Failure.Message != "" && sr.Failure.Message != skippedInBeforeAll {
+			key := strings.Join(sr.ContainerHierarchyTexts, "/")
+			if _, ok := r[key]; !ok {
+				r[key] = sr.Failure.Message
+			}
+		}
+	}
+	return r
+}
+
+// of is sr's failure message, with the BeforeAll's reason in place of
+// Ginkgo's "skipped because Skip() was called in BeforeAll".
+func (r skipReasons) of(sr types.SpecReport) string {
+	if why, ok := r[strings.Join(sr.ContainerHierarchyTexts, "/")]; ok && sr.Failure.Message == skippedInBeforeAll {
+		return why
+	}
+	return sr.Failure.Message
 }
 
 // skippedInBeforeAll is Ginkgo's reason for the specs after the first of an

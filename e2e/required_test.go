@@ -102,26 +102,13 @@ func userSelection(report Report) string {
 // specOutcomes turns Ginkgo's spec reports into what the required check
 // reads.
 func specOutcomes(reports types.SpecReports) []topology.SpecOutcome {
-	// A Skip in BeforeAll skips the whole Ordered container, but only its
-	// first spec carries the reason: give it to the others too.
-	reason := map[string]string{}
-	for _, sr := range reports {
-		if sr.State == types.SpecStateSkipped && sr.Failure.Message != "" && sr.Failure.Message != skippedInBeforeAll {
-			key := strings.Join(sr.ContainerHierarchyTexts, "/")
-			if _, ok := reason[key]; !ok {
-				reason[key] = sr.Failure.Message
-			}
-		}
-	}
+	reasons := beforeAllSkips(reports)
 	var out []topology.SpecOutcome
 	for _, sr := range reports {
 		if sr.LeafNodeType != types.NodeTypeIt {
 			continue
 		}
-		why := sr.Failure.Message
-		if r, ok := reason[strings.Join(sr.ContainerHierarchyTexts, "/")]; ok && why == skippedInBeforeAll {
-			why = r
-		}
+		why := reasons.of(sr)
 		if why == "" && sr.State == types.SpecStateSkipped {
 			why = "skipped with no reason given (did BeforeSuite fail?)"
 		}

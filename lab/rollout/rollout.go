@@ -10,6 +10,8 @@ package rollout
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -38,7 +40,7 @@ type Report struct {
 
 func (r Report) String() string {
 	var parts []string
-	for _, s := range sortedSlots(r.Overlap) {
+	for _, s := range slices.Sorted(maps.Keys(r.Overlap)) {
 		parts = append(parts, fmt.Sprintf("slot %d %.2fs", s, r.Overlap[s].Seconds()))
 	}
 	return fmt.Sprintf("%d to %d tasks running during the update; old and new ran together: %s", r.MinRunning, r.MaxRunning, strings.Join(parts, ", "))
@@ -78,9 +80,9 @@ func OneAtATimeStartFirst(tasks []Task, from, to string, n int) (Report, error) 
 		}
 	}
 	if len(old) != n || len(repl) != n {
-		errs = append(errs, fmt.Errorf("want %d old and %d new tasks, got %d old (slots %v) and %d new (slots %v)", n, n, len(old), sortedSlots(old), len(repl), sortedSlots(repl)))
+		errs = append(errs, fmt.Errorf("want %d old and %d new tasks, got %d old (slots %v) and %d new (slots %v)", n, n, len(old), slices.Sorted(maps.Keys(old)), len(repl), slices.Sorted(maps.Keys(repl))))
 	}
-	for _, s := range sortedSlots(old) {
+	for _, s := range slices.Sorted(maps.Keys(old)) {
 		o, ok := old[s], false
 		var nt Task
 		if nt, ok = repl[s]; !ok {
@@ -172,15 +174,6 @@ func runningRange(old map[int]Task, news []Task, from, to time.Time) (lo, hi int
 		lo, hi = min(lo, count), max(hi, count)
 	}
 	return lo, hi
-}
-
-func sortedSlots[V any](m map[int]V) []int {
-	out := make([]int, 0, len(m))
-	for s := range m {
-		out = append(out, s)
-	}
-	sort.Ints(out)
-	return out
 }
 
 func clock(t time.Time) string { return t.Format("15:04:05.000") }
