@@ -11,7 +11,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -43,7 +45,8 @@ var workshopStacks = map[string][]string{"swarm-3": {"invoices", "viz"}}
 //
 // SWARMLAB_WORKSHOP_LAB=NAME runs the pages on an existing lab instead of a
 // fresh one (for page authors; the lab is kept). SWARMLAB_KEEP=1 keeps the
-// labs the runner brings up.
+// labs the runner brings up. SWARMLAB_WORKSHOP_PARALLEL=1 runs the groups
+// one after another.
 func TestWorkshop(t *testing.T) {
 	root, err := filepath.Abs("../..")
 	if err != nil {
@@ -62,10 +65,43 @@ func TestWorkshop(t *testing.T) {
 		}
 		groups[p.Group] = append(groups[p.Group], p)
 	}
-	for _, g := range order {
-		t.Run(g, func(t *testing.T) { runGroup(t, root, g, groups[g]) })
+	// The groups run side by side, each on its own lab: most of a page's
+	// time is the swarm's own waits (a scale's monitor period, a node's
+	// heartbeat, a Raft election), not CPU. Cleanups run after the
+	// parallel subtests, so this line counts them all.
+	t.Cleanup(func() {
+		t.Logf("workshop: %d pages in %d groups, at most %d at once, %.0fs in all", len(pages), len(order), parallelGroups(), time.Since(start).Seconds())
+	})
+	// The CLI once, before the groups call scripts/swarmlab at the same time.
+	build := exec.Command("go", "build", "-o", filepath.Join(root, ".cache", "bin", "swarmlab"), "./lab/cmd/swarmlab")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building the CLI: %v\n%s", err, out)
 	}
-	t.Logf("workshop: %d pages in %d groups, %.0fs in all", len(pages), len(order), time.Since(start).Seconds())
+	// t.Run from goroutines rather than t.Parallel, which go test bounds
+	// by -parallel (GOMAXPROCS: 2 here).
+	slots := make(chan struct{}, parallelGroups())
+	var wg sync.WaitGroup
+	for _, g := range order {
+		wg.Go(func() {
+			slots <- struct{}{}
+			defer func() { <-slots }()
+			t.Run(g, func(t *testing.T) { runGroup(t, root, g, groups[g]) })
+		})
+	}
+	wg.Wait()
+}
+
+// parallelGroups is how many groups run at once: SWARMLAB_WORKSHOP_PARALLEL,
+// 3 by default (every group of the shipped pages: 11 nodes, about 3 GB).
+func parallelGroups() int {
+	if os.Getenv("SWARMLAB_WORKSHOP_LAB") != "" {
+		return 1 // an author's one lab runs the groups in turn
+	}
+	if n, err := strconv.Atoi(os.Getenv("SWARMLAB_WORKSHOP_PARALLEL")); err == nil && n > 0 {
+		return n
+	}
+	return 3
 }
 
 func runGroup(t *testing.T, root, group string, pages []Page) {
