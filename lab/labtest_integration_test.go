@@ -21,6 +21,7 @@ import (
 	"github.com/swarmlab/swarmlab/lab/provider"
 	"github.com/swarmlab/swarmlab/lab/provider/docker"
 	"github.com/swarmlab/swarmlab/lab/registry"
+	labswarm "github.com/swarmlab/swarmlab/lab/swarm"
 	"github.com/swarmlab/swarmlab/lab/topology"
 	"github.com/swarmlab/swarmlab/lab/wait"
 )
@@ -466,19 +467,14 @@ func nodeState(t *testing.T, l *lab.Lab, node string, want swarm.NodeState) time
 			if err != nil {
 				return wait.Continue("%v", err)
 			}
-			nodes, err := mgr.NodeList(ctx, client.NodeListOptions{})
+			n, err := labswarm.NodeByHostname(ctx, mgr, node)
 			if err != nil {
-				return wait.Continue("node list: %v", err)
+				return wait.Continue("%v", err)
 			}
-			for _, n := range nodes.Items {
-				if n.Description.Hostname == node {
-					if n.Status.State == want {
-						return wait.Done(string(n.Status.State))
-					}
-					return wait.Continue("%s is %s", node, n.Status.State)
-				}
+			if n.Status.State == want {
+				return wait.Done(string(n.Status.State))
 			}
-			return wait.Continue("%s is not in the node list", node)
+			return wait.Continue("%s is %s", node, n.Status.State)
 		})
 	if err != nil {
 		t.Fatal(err)

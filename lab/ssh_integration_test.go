@@ -246,15 +246,14 @@ func waitNodeState(ctx context.Context, t *testing.T, l *lab.Lab, node string, w
 		if err != nil {
 			return wait.Continue("%v", err)
 		}
-		for _, n := range st.Nodes {
-			if n.Name == node {
-				if n.State == string(want) {
-					return wait.Done(n.State)
-				}
-				return wait.Continue("%s", n.State)
-			}
+		n, ok := st.NodesByName()[node]
+		if !ok {
+			return wait.Continue("not listed")
 		}
-		return wait.Continue("not listed")
+		if n.State == string(want) {
+			return wait.Done(n.State)
+		}
+		return wait.Continue("%s", n.State)
 	})
 	if err != nil {
 		t.Fatal(err)
