@@ -19,7 +19,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -135,17 +134,13 @@ func deployE2EStack(ctx context.Context) {
 	GinkgoHelper()
 	path, err := filepath.Abs(stackFile)
 	Expect(err).NotTo(HaveOccurred())
-	env := sut.lab.StackEnv()
-	imgs, err := sut.lab.BuildStackImages(ctx, path)
-	Expect(err).NotTo(HaveOccurred())
-	maps.Copy(env, imgs)
-	sut.echoImage = imgs[stack.ImageEnv("echo")]
-	cfg, err := stack.Load(path, env)
-	Expect(err).NotTo(HaveOccurred())
-	mgr := sut.mustManager(ctx)
-	Expect(stack.Deploy(ctx, mgr, stackName, cfg)).To(Succeed())
+	// Detached: the later versions of echo build while the stack starts.
+	st, err := sut.lab.DeployStack(ctx, stackName, path, lab.StackOptions{Detach: true})
+	Expect(err).NotTo(HaveOccurred(), "deploying stack %s", stackName)
+	sut.echoImage = st.Images["echo"]
+	Expect(sut.echoImage).NotTo(BeEmpty(), "%s declares no image echo", stackFile)
 	sut.prebuildEcho()
-	waitFor(ctx, "stack "+stackName+" to run all its tasks", lab.StackTimeout, stack.Converged(mgr, stackName))
+	waitFor(ctx, "stack "+stackName+" to run all its tasks", lab.StackTimeout, stack.Converged(sut.mustManager(ctx), stackName))
 }
 
 // Every spec starts from a whole lab (sut.expectWhole: what the topology
