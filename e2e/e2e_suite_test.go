@@ -21,19 +21,16 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/moby/moby/client"
 	. "github.com/onsi/ginkgo/v2"
 	"github.com/onsi/ginkgo/v2/types"
 	. "github.com/onsi/gomega"
 
 	"github.com/swarmlab/swarmlab/lab"
 	"github.com/swarmlab/swarmlab/lab/provider"
-	"github.com/swarmlab/swarmlab/lab/provider/docker"
 	"github.com/swarmlab/swarmlab/lab/stack"
 	"github.com/swarmlab/swarmlab/lab/topology"
 	"github.com/swarmlab/swarmlab/lab/wait"
@@ -183,33 +180,17 @@ var _ = ReportAfterSuite("e2e reports", func(report Report) {
 	writeReports(report)
 })
 
-// nothingLeft holds when the lab is no longer listed, and no container,
-// network or volume on this machine's engine carries its label. (What an
-// ssh lab leaves on its hosts is checked by lab's TestSSHLab.)
+// nothingLeft holds when nothing of the lab is left, as its provider sees
+// it (docker: containers, networks and volumes with its label on this
+// machine's engine; ssh: on its hosts) and on this machine (its state).
 func nothingLeft(l *lab.Lab) wait.Check {
 	return func(ctx context.Context) wait.Result {
-		names, err := lab.Labs(ctx)
+		left, err := l.Leftovers(ctx)
 		if err != nil {
-			return wait.Continue("listing labs: %v", err)
+			return wait.Continue("%v", err)
 		}
-		if slices.Contains(names, l.Name) {
-			return wait.Continue("lab %s is still listed", l.Name)
-		}
-		f := make(client.Filters).Add("label", docker.LabelLab+"="+l.Name)
-		cs, err := l.Host.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
-		if err != nil {
-			return wait.Continue("container list: %v", err)
-		}
-		ns, err := l.Host.NetworkList(ctx, client.NetworkListOptions{Filters: f})
-		if err != nil {
-			return wait.Continue("network list: %v", err)
-		}
-		vs, err := l.Host.VolumeList(ctx, client.VolumeListOptions{Filters: f})
-		if err != nil {
-			return wait.Continue("volume list: %v", err)
-		}
-		if n := len(cs.Items) + len(ns.Items) + len(vs.Items); n > 0 {
-			return wait.Continue("%d containers, %d networks, %d volumes left", len(cs.Items), len(ns.Items), len(vs.Items))
+		if len(left) > 0 {
+			return wait.Continue("%d left: %s", len(left), strings.Join(left, ", "))
 		}
 		return wait.Done("nothing left")
 	}

@@ -67,21 +67,16 @@ func shipped(tb testing.TB, name string) *topology.Topology {
 	return topo
 }
 
-// assertNothingLeft checks that no labelled container, network or volume of
-// the lab remains.
+// assertNothingLeft checks that nothing of the lab called name is left
+// (lab.Leftovers: what its provider still holds, and its state here).
 func assertNothingLeft(t *testing.T, name string) {
 	t.Helper()
-	ctx := context.Background()
-	host, err := lab.Host(ctx)
+	left, err := lab.Leftovers(context.Background(), name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := make(client.Filters).Add("label", docker.LabelLab+"="+name)
-	cs, _ := host.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
-	ns, _ := host.NetworkList(ctx, client.NetworkListOptions{Filters: f})
-	vs, _ := host.VolumeList(ctx, client.VolumeListOptions{Filters: f})
-	if len(cs.Items)+len(ns.Items)+len(vs.Items) != 0 {
-		t.Errorf("lab %s left %d containers, %d networks, %d volumes", name, len(cs.Items), len(ns.Items), len(vs.Items))
+	if len(left) > 0 {
+		t.Errorf("lab %s left %d things: %s", name, len(left), strings.Join(left, ", "))
 	}
 }
 

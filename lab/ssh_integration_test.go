@@ -235,6 +235,10 @@ func TestSSHLab(t *testing.T) {
 		if names, _ := lab.Labs(ctx); slices.Contains(names, name) {
 			t.Errorf("lab %s still listed after down", name)
 		}
+		// What the e2e suite checks after down, on its hosts too.
+		if left, err := l.Leftovers(ctx); err != nil || len(left) > 0 {
+			t.Errorf("after down, Leftovers = %q, %v; want nothing", left, err)
+		}
 	})
 }
 
