@@ -1,10 +1,15 @@
+//go:build e2e
+
 // Package e2e proves, on a real multi-node swarm, that apps survive what
 // breaks clusters: lost tasks, lost and partitioned nodes, drains, scaling,
 // rolling updates, and lost manager quorum.
 //
-//	go test -count=1 -timeout 30m ./e2e                      # swarm-3
-//	SWARMLAB_TOPOLOGY=swarm-ha go test -count=1 -timeout 30m ./e2e
-//	go test -count=1 ./e2e -ginkgo.label-filter=failover     # one capability
+//	go test -tags e2e -count=1 -timeout 30m ./e2e                      # swarm-3
+//	SWARMLAB_TOPOLOGY=swarm-ha go test -tags e2e -count=1 -timeout 30m ./e2e
+//	go test -tags e2e -count=1 ./e2e -ginkgo.label-filter=failover     # one capability
+//
+// Every file carries the build tag e2e, so that go test ./... is unit tests
+// only.
 //
 // The suite brings up the topology named by SWARMLAB_TOPOLOGY (default
 // swarm-3) as lab e2e-<topology>, deploys its stacks and the e2e stack
