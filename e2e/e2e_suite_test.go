@@ -1,10 +1,15 @@
+//go:build e2e
+
 // Package e2e proves, on a real multi-node swarm, that apps survive what
 // breaks clusters: lost tasks, lost and partitioned nodes, drains, scaling,
 // rolling updates, and lost manager quorum.
 //
-//	go test -count=1 -timeout 30m ./e2e                      # swarm-3
-//	SWARMLAB_TOPOLOGY=swarm-ha go test -count=1 -timeout 30m ./e2e
-//	go test -count=1 ./e2e -ginkgo.label-filter=failover     # one capability
+//	go test -tags e2e -count=1 -timeout 30m ./e2e                      # swarm-3
+//	SWARMLAB_TOPOLOGY=swarm-ha go test -tags e2e -count=1 -timeout 30m ./e2e
+//	go test -tags e2e -count=1 ./e2e -ginkgo.label-filter=failover     # one capability
+//
+// Every file carries the build tag e2e, so that go test ./... is unit tests
+// only.
 //
 // The suite brings up the topology named by SWARMLAB_TOPOLOGY (default
 // swarm-3) as lab e2e-<topology>, deploys its stacks and the e2e stack
@@ -19,22 +24,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/moby/moby/client"
 	. "github.com/onsi/ginkgo/v2"
 	"github.com/onsi/ginkgo/v2/types"
 	. "github.com/onsi/gomega"
 
 	"github.com/swarmlab/swarmlab/lab"
 	"github.com/swarmlab/swarmlab/lab/provider"
-	"github.com/swarmlab/swarmlab/lab/provider/docker"
 	"github.com/swarmlab/swarmlab/lab/stack"
 	"github.com/swarmlab/swarmlab/lab/topology"
 	"github.com/swarmlab/swarmlab/lab/wait"
@@ -135,17 +136,13 @@ func deployE2EStack(ctx context.Context) {
 	GinkgoHelper()
 	path, err := filepath.Abs(stackFile)
 	Expect(err).NotTo(HaveOccurred())
-	env := sut.lab.StackEnv()
-	imgs, err := sut.lab.BuildStackImages(ctx, path)
-	Expect(err).NotTo(HaveOccurred())
-	maps.Copy(env, imgs)
-	sut.echoImage = imgs[stack.ImageEnv("echo")]
-	cfg, err := stack.Load(path, env)
-	Expect(err).NotTo(HaveOccurred())
-	mgr := sut.mustManager(ctx)
-	Expect(stack.Deploy(ctx, mgr, stackName, cfg)).To(Succeed())
+	// Detached: the later versions of echo build while the stack starts.
+	st, err := sut.lab.DeployStack(ctx, stackName, path, lab.StackOptions{Detach: true})
+	Expect(err).NotTo(HaveOccurred(), "deploying stack %s", stackName)
+	sut.echoImage = st.Images["echo"]
+	Expect(sut.echoImage).NotTo(BeEmpty(), "%s declares no image echo", stackFile)
 	sut.prebuildEcho()
-	waitFor(ctx, "stack "+stackName+" to run all its tasks", lab.StackTimeout, stack.Converged(mgr, stackName))
+	waitFor(ctx, "stack "+stackName+" to run all its tasks", lab.StackTimeout, stack.Converged(sut.mustManager(ctx), stackName))
 }
 
 // Every spec starts from a whole lab (sut.expectWhole: what the topology
@@ -188,33 +185,17 @@ var _ = ReportAfterSuite("e2e reports", func(report Report) {
 	writeReports(report)
 })
 
-// nothingLeft holds when the lab is no longer listed, and no container,
-// network or volume on this machine's engine carries its label. (What an
-// ssh lab leaves on its hosts is checked by lab's TestSSHLab.)
+// nothingLeft holds when nothing of the lab is left, as its provider sees
+// it (docker: containers, networks and volumes with its label on this
+// machine's engine; ssh: on its hosts) and on this machine (its state).
 func nothingLeft(l *lab.Lab) wait.Check {
 	return func(ctx context.Context) wait.Result {
-		names, err := lab.Labs(ctx)
+		left, err := l.Leftovers(ctx)
 		if err != nil {
-			return wait.Continue("listing labs: %v", err)
+			return wait.Continue("%v", err)
 		}
-		if slices.Contains(names, l.Name) {
-			return wait.Continue("lab %s is still listed", l.Name)
-		}
-		f := make(client.Filters).Add("label", docker.LabelLab+"="+l.Name)
-		cs, err := l.Host.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
-		if err != nil {
-			return wait.Continue("container list: %v", err)
-		}
-		ns, err := l.Host.NetworkList(ctx, client.NetworkListOptions{Filters: f})
-		if err != nil {
-			return wait.Continue("network list: %v", err)
-		}
-		vs, err := l.Host.VolumeList(ctx, client.VolumeListOptions{Filters: f})
-		if err != nil {
-			return wait.Continue("volume list: %v", err)
-		}
-		if n := len(cs.Items) + len(ns.Items) + len(vs.Items); n > 0 {
-			return wait.Continue("%d containers, %d networks, %d volumes left", len(cs.Items), len(ns.Items), len(vs.Items))
+		if len(left) > 0 {
+			return wait.Continue("%d left: %s", len(left), strings.Join(left, ", "))
 		}
 		return wait.Done("nothing left")
 	}

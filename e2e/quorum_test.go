@@ -1,9 +1,10 @@
+//go:build e2e
+
 package e2e
 
 import (
 	"context"
 	"fmt"
-	"net"
 	"slices"
 	"strings"
 	"time"
@@ -332,15 +333,11 @@ func forceNewCluster(ctx context.Context, name string, spec swarm.Spec) {
 // it again as a manager.
 func rejoinManager(ctx context.Context, survivor, name string) {
 	GinkgoHelper()
-	lead, err := sut.lab.Client(survivor)
-	Expect(err).NotTo(HaveOccurred())
-	c, err := sut.lab.Client(name)
-	Expect(err).NotTo(HaveOccurred())
+	via, m := member(survivor), member(name)
+	lead := via.Client
 
 	By(name + " leaves its old swarm")
-	if _, err := c.SwarmLeave(ctx, client.SwarmLeaveOptions{Force: true}); err != nil && !strings.Contains(err.Error(), "not part of a swarm") {
-		Expect(err).NotTo(HaveOccurred(), "swarm leave --force on %s", name)
-	}
+	Expect(labswarm.Leave(ctx, m)).To(Succeed())
 
 	By("removing the old entry of " + name)
 	waitFor(ctx, "the old entry of "+name+" to be removed", convergeTimeout, func(ctx context.Context) wait.Result {
@@ -370,15 +367,22 @@ func rejoinManager(ctx context.Context, survivor, name string) {
 	})
 
 	By(name + " joins again as a manager")
-	sw, err := lead.SwarmInspect(ctx, client.SwarmInspectOptions{})
+	Expect(labswarm.Join(ctx, via, m)).To(Succeed())
+}
+
+// member is the lab's node name as a swarm member, as the topology wants
+// it (role, labels, availability), with a client for its engine.
+func member(name string) labswarm.Member {
+	GinkgoHelper()
+	ms, err := sut.lab.Members()
 	Expect(err).NotTo(HaveOccurred())
-	_, err = c.SwarmJoin(ctx, client.SwarmJoinOptions{
-		ListenAddr:    "0.0.0.0:2377",
-		AdvertiseAddr: sut.node(name).Addr,
-		RemoteAddrs:   []string{net.JoinHostPort(sut.node(survivor).Addr, "2377")},
-		JoinToken:     sw.Swarm.JoinTokens.Manager,
-	})
-	Expect(err).NotTo(HaveOccurred(), "%s joining as a manager", name)
+	for _, m := range ms {
+		if m.Name == name {
+			return m
+		}
+	}
+	Fail("the topology has no node " + name)
+	return labswarm.Member{}
 }
 
 // expectTopology applies the topology's labels and availability again (a
@@ -388,22 +392,7 @@ func expectTopology(ctx context.Context) {
 	ms, err := sut.lab.Members()
 	Expect(err).NotTo(HaveOccurred())
 	mgr := sut.mustManager(ctx)
-	waitFor(ctx, "every node to be in the swarm", convergeTimeout, func(ctx context.Context) wait.Result {
-		nodes, err := mgr.NodeList(ctx, client.NodeListOptions{})
-		if err != nil {
-			return wait.Continue("node list: %v", err)
-		}
-		seen := map[string]bool{}
-		for _, n := range nodes.Items {
-			seen[n.Description.Hostname] = true
-		}
-		for _, m := range ms {
-			if !seen[m.Name] {
-				return wait.Continue("%s has not joined", m.Name)
-			}
-		}
-		return wait.Done("all joined")
-	})
+	waitFor(ctx, "every node to be in the swarm", convergeTimeout, labswarm.Listed(mgr, ms))
 	Expect(labswarm.Configure(ctx, mgr, ms)).To(Succeed())
 	waitFor(ctx, "the swarm to match the topology", convergeTimeout, labswarm.Converged(mgr, ms))
 }
@@ -422,9 +411,7 @@ func recoverManagers(ctx context.Context, survivor string, forked bool) {
 				continue
 			}
 			sut.do(ctx, m, provider.Start)
-			c, err := sut.lab.Client(m)
-			Expect(err).NotTo(HaveOccurred())
-			c.SwarmLeave(ctx, client.SwarmLeaveOptions{Force: true})
+			labswarm.Leave(ctx, member(m))
 		}
 	}
 	sut.restore(ctx)
@@ -434,7 +421,7 @@ func recoverManagers(ctx context.Context, survivor string, forked bool) {
 	mgr, leader, err := sut.lab.Manager(ctx)
 	Expect(err).NotTo(HaveOccurred())
 	for _, m := range sut.managerNames() {
-		n, err := swarmNode(ctx, mgr, m)
+		n, err := labswarm.NodeByHostname(ctx, mgr, m)
 		if err == nil && n.Status.State == swarm.NodeStateReady && n.ManagerStatus != nil && n.ManagerStatus.Reachability == swarm.ReachabilityReachable {
 			continue
 		}

@@ -1,3 +1,5 @@
+//go:build e2e
+
 package e2e
 
 import (
@@ -7,7 +9,7 @@ import (
 	"github.com/onsi/ginkgo/v2/types"
 )
 
-// These run without a lab: go test -run TestSelection ./e2e.
+// These run without a lab: go test -tags e2e -run TestSelection ./e2e.
 
 // The label filter a topology sets from its e2e.require must keep the
 // required-spec check on; a filter the user gives must turn it off.

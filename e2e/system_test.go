@@ -1,3 +1,5 @@
+//go:build e2e
+
 package e2e
 
 import (
@@ -109,28 +111,6 @@ func hostnames(ctx context.Context, mgr client.APIClient) (map[string]string, er
 		m[n.ID] = n.Description.Hostname
 	}
 	return m, nil
-}
-
-// swarmNode finds a node by hostname; after a rejoin a hostname can have a
-// stale Down entry too, so a live entry wins.
-func swarmNode(ctx context.Context, mgr client.APIClient, name string) (swarm.Node, error) {
-	nodes, err := mgr.NodeList(ctx, client.NodeListOptions{})
-	if err != nil {
-		return swarm.Node{}, err
-	}
-	var found *swarm.Node
-	for i, n := range nodes.Items {
-		if n.Description.Hostname != name {
-			continue
-		}
-		if found == nil || n.Status.State == swarm.NodeStateReady {
-			found = &nodes.Items[i]
-		}
-	}
-	if found == nil {
-		return swarm.Node{}, fmt.Errorf("node %s is not in the swarm", name)
-	}
-	return *found, nil
 }
 
 // liveTasks lists a service's tasks that the swarm wants running, with the
@@ -257,7 +237,7 @@ func (s *system) viaManager(observe func(ctx context.Context, mgr client.APIClie
 // nodeCheck judges one node as the managers see it.
 func (s *system) nodeCheck(name string, judge func(n swarm.Node) wait.Result) wait.Check {
 	return s.viaManager(func(ctx context.Context, mgr client.APIClient) wait.Result {
-		n, err := swarmNode(ctx, mgr, name)
+		n, err := labswarm.NodeByHostname(ctx, mgr, name)
 		if err != nil {
 			return wait.Continue("%v", err)
 		}
@@ -425,7 +405,7 @@ func (s *system) setAvailability(ctx context.Context, node string, a swarm.NodeA
 	GinkgoHelper()
 	By(fmt.Sprintf("setting node %s availability to %s", node, a))
 	mgr := s.mustManager(ctx)
-	n, err := swarmNode(ctx, mgr, node)
+	n, err := labswarm.NodeByHostname(ctx, mgr, node)
 	Expect(err).NotTo(HaveOccurred())
 	spec := n.Spec
 	spec.Availability = a
@@ -539,7 +519,7 @@ func (s *system) restore(ctx context.Context) []string {
 		return append(repaired, err.Error())
 	}
 	for _, tn := range s.topo.Nodes {
-		n, err := swarmNode(ctx, mgr, tn.Name)
+		n, err := labswarm.NodeByHostname(ctx, mgr, tn.Name)
 		if err != nil || tn.Availability == "" || string(n.Spec.Availability) == tn.Availability {
 			continue
 		}

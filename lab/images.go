@@ -105,30 +105,6 @@ func (l *Lab) imageEnv(imgs []*stackImage) map[string]string {
 	return env
 }
 
-// BuildStackImages builds the images a stack file declares (x-swarmlab),
-// pushes them into the lab registry, and returns the variables that name
-// them for the stack file (SWARMLAB_IMAGE_<NAME> = the reference nodes pull,
-// tagged by content hash). Each image is pushed as swarmlab/<name>:latest
-// too, so a person can name it without the hash
-// (docker service update --image registry:5000/swarmlab/customers-v2:latest).
-func (l *Lab) BuildStackImages(ctx context.Context, stackPath string) (map[string]string, error) {
-	specs, err := stackImageSpecs(stackPath)
-	if err != nil || len(specs) == 0 {
-		return nil, err
-	}
-	imgs := make([]*stackImage, len(specs))
-	for i := range specs {
-		imgs[i] = &specs[i]
-	}
-	if err := l.buildImages(ctx, imgs, 0); err != nil {
-		return nil, err
-	}
-	if err := l.pushImages(ctx, imgs); err != nil {
-		return nil, err
-	}
-	return l.imageEnv(imgs), nil
-}
-
 // BuildGoImage builds a Go image on the host and pushes it into the lab
 // registry; it returns the reference nodes pull it by.
 func (l *Lab) BuildGoImage(ctx context.Context, img images.GoImage) (string, error) {

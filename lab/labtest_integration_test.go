@@ -21,6 +21,7 @@ import (
 	"github.com/swarmlab/swarmlab/lab/provider"
 	"github.com/swarmlab/swarmlab/lab/provider/docker"
 	"github.com/swarmlab/swarmlab/lab/registry"
+	labswarm "github.com/swarmlab/swarmlab/lab/swarm"
 	"github.com/swarmlab/swarmlab/lab/topology"
 	"github.com/swarmlab/swarmlab/lab/wait"
 )
@@ -66,21 +67,16 @@ func shipped(tb testing.TB, name string) *topology.Topology {
 	return topo
 }
 
-// assertNothingLeft checks that no labelled container, network or volume of
-// the lab remains.
+// assertNothingLeft checks that nothing of the lab called name is left
+// (lab.Leftovers: what its provider still holds, and its state here).
 func assertNothingLeft(t *testing.T, name string) {
 	t.Helper()
-	ctx := context.Background()
-	host, err := lab.Host(ctx)
+	left, err := lab.Leftovers(context.Background(), name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := make(client.Filters).Add("label", docker.LabelLab+"="+name)
-	cs, _ := host.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
-	ns, _ := host.NetworkList(ctx, client.NetworkListOptions{Filters: f})
-	vs, _ := host.VolumeList(ctx, client.VolumeListOptions{Filters: f})
-	if len(cs.Items)+len(ns.Items)+len(vs.Items) != 0 {
-		t.Errorf("lab %s left %d containers, %d networks, %d volumes", name, len(cs.Items), len(ns.Items), len(vs.Items))
+	if len(left) > 0 {
+		t.Errorf("lab %s left %d things: %s", name, len(left), strings.Join(left, ", "))
 	}
 }
 
@@ -466,19 +462,14 @@ func nodeState(t *testing.T, l *lab.Lab, node string, want swarm.NodeState) time
 			if err != nil {
 				return wait.Continue("%v", err)
 			}
-			nodes, err := mgr.NodeList(ctx, client.NodeListOptions{})
+			n, err := labswarm.NodeByHostname(ctx, mgr, node)
 			if err != nil {
-				return wait.Continue("node list: %v", err)
+				return wait.Continue("%v", err)
 			}
-			for _, n := range nodes.Items {
-				if n.Description.Hostname == node {
-					if n.Status.State == want {
-						return wait.Done(string(n.Status.State))
-					}
-					return wait.Continue("%s is %s", node, n.Status.State)
-				}
+			if n.Status.State == want {
+				return wait.Done(string(n.Status.State))
 			}
-			return wait.Continue("%s is not in the node list", node)
+			return wait.Continue("%s is %s", node, n.Status.State)
 		})
 	if err != nil {
 		t.Fatal(err)

@@ -28,6 +28,12 @@ func eachAtOnce(ctx context.Context, n, limit int, fn func(i int) error) error {
 				return
 			}
 			defer func() { <-sem }()
+			// A free slot and an ended ctx are both ready: select picks
+			// either, so ctx is looked at again.
+			if err := ctx.Err(); err != nil {
+				errs[i] = err
+				return
+			}
 			errs[i] = fn(i)
 		}()
 	}

@@ -235,6 +235,10 @@ func TestSSHLab(t *testing.T) {
 		if names, _ := lab.Labs(ctx); slices.Contains(names, name) {
 			t.Errorf("lab %s still listed after down", name)
 		}
+		// What the e2e suite checks after down, on its hosts too.
+		if left, err := l.Leftovers(ctx); err != nil || len(left) > 0 {
+			t.Errorf("after down, Leftovers = %q, %v; want nothing", left, err)
+		}
 	})
 }
 
@@ -246,15 +250,14 @@ func waitNodeState(ctx context.Context, t *testing.T, l *lab.Lab, node string, w
 		if err != nil {
 			return wait.Continue("%v", err)
 		}
-		for _, n := range st.Nodes {
-			if n.Name == node {
-				if n.State == string(want) {
-					return wait.Done(n.State)
-				}
-				return wait.Continue("%s", n.State)
-			}
+		n, ok := st.NodesByName()[node]
+		if !ok {
+			return wait.Continue("not listed")
 		}
-		return wait.Continue("not listed")
+		if n.State == string(want) {
+			return wait.Done(n.State)
+		}
+		return wait.Continue("%s", n.State)
 	})
 	if err != nil {
 		t.Fatal(err)

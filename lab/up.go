@@ -12,7 +12,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	composetypes "github.com/docker/cli/cli/compose/types"
 	"github.com/moby/moby/client"
 
 	"github.com/swarmlab/swarmlab/lab/engine"
@@ -22,7 +21,6 @@ import (
 	"github.com/swarmlab/swarmlab/lab/stack"
 	"github.com/swarmlab/swarmlab/lab/swarm"
 	"github.com/swarmlab/swarmlab/lab/topology"
-	"github.com/swarmlab/swarmlab/lab/wait"
 )
 
 // Up brings the topology up as a converged swarm. It is a list of small named
@@ -593,41 +591,16 @@ func (l *Lab) deployStacks(ctx context.Context, d *deployment, seq bool) error {
 	go func() { defer close(tracking); d.tracker.Poll(tctx, mgr, names, convergePoll) }()
 	defer func() { stopTracking(); <-tracking }()
 
-	prepare := func(i int) (*composetypes.Config, error) {
-		env := l.StackEnv()
-		if !d.built {
-			limit := 0
-			if seq {
-				limit = 1
-			}
-			if err := l.buildImages(ctx, d.images[i], limit); err != nil {
-				return nil, err
-			}
-			if err := l.pushImages(ctx, d.images[i]); err != nil {
-				return nil, err
-			}
-		}
-		var secrets map[string]string
-		if err := subStep(ctx, "secrets "+stacks[i].Name, func() (err error) {
-			secrets, err = l.GenerateStackSecrets(ctx, l.Topology.StackPath(i))
-			return err
-		}); err != nil {
-			return nil, err
-		}
-		for k, v := range l.imageEnv(d.images[i]) {
-			env[k] = v
-		}
-		for k, v := range secrets {
-			env[k] = v
-		}
-		return stack.Load(l.Topology.StackPath(i), env)
-	}
 	deploy := func(i int) error {
-		cfg, err := prepare(i)
+		limit := 0
+		if seq {
+			limit = 1
+		}
+		_, cfg, err := l.prepareStack(ctx, stacks[i].Name, l.Topology.StackPath(i), d.images[i], d.built, limit, nil)
 		if err != nil {
 			return err
 		}
-		return subStep(ctx, "deploy call "+stacks[i].Name, func() error { return stack.Deploy(ctx, mgr, stacks[i].Name, cfg) })
+		return l.deployStack(ctx, mgr, stacks[i].Name, cfg)
 	}
 	if seq {
 		for i := range stacks {
@@ -640,13 +613,7 @@ func (l *Lab) deployStacks(ctx context.Context, d *deployment, seq bool) error {
 			return err
 		}
 	}
-	return eachAtOnce(ctx, len(stacks), 0, func(i int) error {
-		s := stacks[i]
-		return subStep(ctx, "converge "+s.Name, func() error {
-			_, err := wait.For(ctx, "stack "+s.Name+" to run all its tasks", StackTimeout, convergePoll, stack.Converged(mgr, s.Name))
-			return err
-		})
-	})
+	return eachAtOnce(ctx, len(stacks), 0, func(i int) error { return waitStack(ctx, mgr, stacks[i].Name) })
 }
 
 // healthLogMax is how many probes an engine keeps in a container's health log.

@@ -81,61 +81,100 @@ func Form(ctx context.Context, members []Member, opts Options) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			token := tokens.Worker
-			if m.Role == Manager {
-				token = tokens.Manager
-			}
-			jctx, cancel := context.WithTimeout(ctx, JoinTimeout)
-			defer cancel()
-			if _, err := m.Client.SwarmJoin(jctx, client.SwarmJoinOptions{
-				ListenAddr:    "0.0.0.0:2377",
-				AdvertiseAddr: m.Addr,
-				RemoteAddrs:   []string{remote},
-				JoinToken:     token,
-			}); err != nil {
-				errs[i+1] = fmt.Errorf("%s joining as %s via %s: %w", m.Name, m.Role, remote, err)
-			}
+			errs[i+1] = join(ctx, m, remote, tokens)
 		}()
 	}
 	wg.Wait()
 	return errors.Join(errs...)
 }
 
+// Join makes m join, as m.Role, the swarm that via is a manager of: it reads
+// the join token from via and joins through via.Addr. It gives up after
+// JoinTimeout. The node then still has to be listed by the managers (see
+// Listed) before its labels and availability can be set (Configure).
+func Join(ctx context.Context, via, m Member) error {
+	ins, err := via.Client.SwarmInspect(ctx, client.SwarmInspectOptions{})
+	if err != nil {
+		return fmt.Errorf("reading join tokens from %s: %w", via.Name, err)
+	}
+	return join(ctx, m, net.JoinHostPort(via.Addr, "2377"), ins.Swarm.JoinTokens)
+}
+
+func join(ctx context.Context, m Member, remote string, tokens swarm.JoinTokens) error {
+	token := tokens.Worker
+	if m.Role == Manager {
+		token = tokens.Manager
+	}
+	jctx, cancel := context.WithTimeout(ctx, JoinTimeout)
+	defer cancel()
+	if _, err := m.Client.SwarmJoin(jctx, client.SwarmJoinOptions{
+		ListenAddr:    "0.0.0.0:2377",
+		AdvertiseAddr: m.Addr,
+		RemoteAddrs:   []string{remote},
+		JoinToken:     token,
+	}); err != nil {
+		return fmt.Errorf("%s joining as %s via %s: %w", m.Name, m.Role, remote, err)
+	}
+	return nil
+}
+
+// Leave makes m leave its swarm, forced: a manager leaves even when that
+// costs its swarm the quorum. Its entry stays in the node list of the
+// swarm's other managers (Down) until it is removed there. An engine that
+// is in no swarm has nothing to leave: that is not an error.
+func Leave(ctx context.Context, m Member) error {
+	if _, err := m.Client.SwarmLeave(ctx, client.SwarmLeaveOptions{Force: true}); err != nil && !strings.Contains(err.Error(), "not part of a swarm") {
+		return fmt.Errorf("%s leaving its swarm: %w", m.Name, err)
+	}
+	return nil
+}
+
+// Listed holds when mgr lists a node for every member: a join returns
+// before the manager lists the new node.
+func Listed(mgr client.APIClient, members []Member) wait.Check {
+	return listed(mgr, members, nil)
+}
+
+// WaitListed waits until Listed holds, and returns the node list it saw.
+func WaitListed(ctx context.Context, mgr client.APIClient, members []Member, timeout time.Duration) ([]swarm.Node, error) {
+	var nodes []swarm.Node
+	_, err := wait.For(ctx, fmt.Sprintf("all %d nodes to be listed by the manager", len(members)), timeout, PollInterval, listed(mgr, members, &nodes))
+	return nodes, err
+}
+
+// listed is Listed, keeping the last node list in seen (if not nil).
+func listed(mgr client.APIClient, members []Member, seen *[]swarm.Node) wait.Check {
+	return func(ctx context.Context) wait.Result {
+		nodes, err := mgr.NodeList(ctx, client.NodeListOptions{})
+		if err != nil {
+			return wait.Continue("node list: %v", err)
+		}
+		if seen != nil {
+			*seen = nodes.Items
+		}
+		byHost := ByHostname(nodes.Items)
+		var missing []string
+		for _, m := range members {
+			if _, ok := byHost[m.Name]; !ok {
+				missing = append(missing, m.Name)
+			}
+		}
+		if len(missing) > 0 {
+			return wait.Continue("not listed yet: %s", strings.Join(missing, ", "))
+		}
+		return wait.Done("all listed")
+	}
+}
+
 // Configure applies each member's labels and availability, through mgr.
 // A join returns before the manager lists the new node, so it first waits
-// until every member is listed.
+// until every member is listed (WaitListed).
 func Configure(ctx context.Context, mgr client.APIClient, members []Member) error {
-	var nodes client.NodeListResult
-	_, err := wait.For(ctx, fmt.Sprintf("all %d nodes to be listed by the manager", len(members)), JoinTimeout, PollInterval,
-		func(ctx context.Context) wait.Result {
-			var err error
-			if nodes, err = mgr.NodeList(ctx, client.NodeListOptions{}); err != nil {
-				return wait.Continue("node list: %v", err)
-			}
-			listed := map[string]bool{}
-			for _, n := range nodes.Items {
-				listed[n.Description.Hostname] = true
-			}
-			var missing []string
-			for _, m := range members {
-				if !listed[m.Name] {
-					missing = append(missing, m.Name)
-				}
-			}
-			if len(missing) > 0 {
-				return wait.Continue("not listed yet: %s", strings.Join(missing, ", "))
-			}
-			return wait.Done("all listed")
-		})
+	nodes, err := WaitListed(ctx, mgr, members, JoinTimeout)
 	if err != nil {
 		return err
 	}
-	byHost := map[string]swarm.Node{}
-	for _, n := range nodes.Items {
-		if n.Status.State == swarm.NodeStateReady || byHost[n.Description.Hostname].ID == "" {
-			byHost[n.Description.Hostname] = n
-		}
-	}
+	byHost := ByHostname(nodes)
 	var errs []error
 	for _, m := range members {
 		n, ok := byHost[m.Name]

@@ -26,8 +26,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/swarmlab/swarmlab/lab/wait"
 )
 
 // baselineTimeout bounds the wait for the results service to answer
@@ -194,14 +192,14 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	// Right after a deploy the edge may not route to results yet (HTTP
 	// 503 until its health check passes): wait for the tally to start from.
 	var base Tally
-	_, err := wait.For(ctx, "the tally before the run from "+cfg.ResultsURL+"/api/results", baselineTimeout, 500*time.Millisecond,
-		func(ctx context.Context) wait.Result {
+	err := poll(ctx, "the tally before the run from "+cfg.ResultsURL+"/api/results", baselineTimeout, 500*time.Millisecond,
+		func(ctx context.Context) (string, bool) {
 			t, err := fetchTally(ctx, cfg.Client, cfg.ResultsURL)
 			if err != nil {
-				return wait.Continue("%v", err)
+				return err.Error(), false
 			}
 			base = t
-			return wait.Done(fmt.Sprintf("a=%d b=%d", t.A, t.B))
+			return fmt.Sprintf("a=%d b=%d", t.A, t.B), true
 		})
 	if err != nil {
 		return rep, fmt.Errorf("baseline tally: %w", err)

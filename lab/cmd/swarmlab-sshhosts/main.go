@@ -7,7 +7,7 @@
 //
 // up prints the path of the ssh topology it wrote; bring it up with
 // `swarmlab up <path>`, or run the e2e suite on it with
-// SWARMLAB_TOPOLOGY=<path> go test ./e2e.
+// SWARMLAB_TOPOLOGY=<path> go test -tags e2e ./e2e.
 package main
 
 import (

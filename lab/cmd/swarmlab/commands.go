@@ -111,14 +111,7 @@ func apiSummary(m map[string]string) string {
 }
 
 func printNodes(w io.Writer, c *provider.Cluster, st *swarm.Status) {
-	byName := map[string]swarm.NodeStatus{}
-	if st != nil {
-		for _, n := range st.Nodes {
-			if _, dup := byName[n.Name]; !dup || n.State == "ready" {
-				byName[n.Name] = n
-			}
-		}
-	}
+	byName := st.NodesByName()
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NODE\tROLE\tMACHINE\tSWARM\tAVAILABILITY\tADDRESS\tENGINE\tLABELS")
 	for _, n := range c.Nodes {

@@ -1,0 +1,120 @@
+package lab
+
+import (
+	"context"
+	"maps"
+
+	composetypes "github.com/docker/cli/cli/compose/types"
+	"github.com/moby/moby/client"
+
+	"github.com/swarmlab/swarmlab/lab/stack"
+	"github.com/swarmlab/swarmlab/lab/wait"
+)
+
+// StackOptions tune DeployStack.
+type StackOptions struct {
+	// Env adds variables the stack file may interpolate; they win over
+	// the lab's (StackEnv, the images, the secrets), and the process
+	// environment comes after all of them.
+	Env map[string]string
+	// Detach returns once the deploy call is done, without waiting for the
+	// services to run their tasks (stack.Converged tells when they do),
+	// as `docker stack deploy --detach` does.
+	Detach bool
+}
+
+// Stack is a stack DeployStack deployed.
+type Stack struct {
+	Name string
+	// Images are the images the stack file declares (x-swarmlab), by name
+	// ("echo"), as nodes pull them: built from the Go source, tagged by
+	// content hash, in the lab registry. Each is pushed as
+	// swarmlab/<name>:latest too, so a person can name it without the hash
+	// (docker service update --image registry:5000/swarmlab/echo:latest).
+	Images map[string]string
+	// Env is what the stack file was interpolated with.
+	Env map[string]string
+}
+
+// DeployStack deploys the compose file at path as stack name through a
+// manager of the lab, as the lab deploys a topology's stacks: it builds the
+// images the file declares (x-swarmlab) on the host and pushes them to the
+// lab registry, makes the secrets it asks for (once per lab: see
+// GenerateStackSecrets), reads the file with StackEnv, the images and the
+// secrets, and creates or updates its networks, secrets, configs and
+// services. Then it waits, for up to StackTimeout, until every service runs
+// all its tasks, unless opts.Detach.
+func (l *Lab) DeployStack(ctx context.Context, name, path string, opts StackOptions) (*Stack, error) {
+	specs, err := stackImageSpecs(path)
+	if err != nil {
+		return nil, err
+	}
+	imgs := make([]*stackImage, len(specs))
+	for i := range specs {
+		imgs[i] = &specs[i]
+	}
+	mgr, _, err := l.Manager(ctx)
+	if err != nil {
+		return nil, err
+	}
+	st, cfg, err := l.prepareStack(ctx, name, path, imgs, false, 0, opts.Env)
+	if err != nil {
+		return nil, err
+	}
+	if err := l.deployStack(ctx, mgr, name, cfg); err != nil {
+		return st, err
+	}
+	if opts.Detach {
+		return st, nil
+	}
+	return st, waitStack(ctx, mgr, name)
+}
+
+// prepareStack makes what the stack file at path needs before it can be
+// deployed as stack name: its images (built at most buildLimit at once and
+// pushed, unless built already) and its secrets. It returns the file read
+// with StackEnv, the images, the secrets and extra, in that order.
+func (l *Lab) prepareStack(ctx context.Context, name, path string, imgs []*stackImage, built bool, buildLimit int, extra map[string]string) (*Stack, *composetypes.Config, error) {
+	if !built {
+		if err := l.buildImages(ctx, imgs, buildLimit); err != nil {
+			return nil, nil, err
+		}
+		if err := l.pushImages(ctx, imgs); err != nil {
+			return nil, nil, err
+		}
+	}
+	var secrets map[string]string
+	if err := subStep(ctx, "secrets "+name, func() (err error) {
+		secrets, err = l.GenerateStackSecrets(ctx, path)
+		return err
+	}); err != nil {
+		return nil, nil, err
+	}
+	env := l.StackEnv()
+	maps.Copy(env, l.imageEnv(imgs))
+	maps.Copy(env, secrets)
+	maps.Copy(env, extra)
+	cfg, err := stack.Load(path, env)
+	if err != nil {
+		return nil, nil, err
+	}
+	st := &Stack{Name: name, Env: env, Images: map[string]string{}}
+	for _, img := range imgs {
+		st.Images[img.name] = env[stack.ImageEnv(img.name)]
+	}
+	return st, cfg, nil
+}
+
+// deployStack is the deploy call, timed as a part of the step in ctx.
+func (l *Lab) deployStack(ctx context.Context, mgr client.APIClient, name string, cfg *composetypes.Config) error {
+	return subStep(ctx, "deploy call "+name, func() error { return stack.Deploy(ctx, mgr, name, cfg) })
+}
+
+// waitStack waits until every service of stack name runs all its tasks,
+// timed as a part of the step in ctx.
+func waitStack(ctx context.Context, mgr client.APIClient, name string) error {
+	return subStep(ctx, "converge "+name, func() error {
+		_, err := wait.For(ctx, "stack "+name+" to run all its tasks", StackTimeout, convergePoll, stack.Converged(mgr, name))
+		return err
+	})
+}
