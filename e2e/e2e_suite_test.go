@@ -35,6 +35,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/swarmlab/swarmlab/lab"
+	"github.com/swarmlab/swarmlab/lab/labtest"
 	"github.com/swarmlab/swarmlab/lab/provider"
 	"github.com/swarmlab/swarmlab/lab/stack"
 	"github.com/swarmlab/swarmlab/lab/topology"
@@ -96,12 +97,13 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	name := "e2e-" + topoName
 
 	By(fmt.Sprintf("bringing up %s as lab %s", path, name))
-	// An ephemeral lab is removed by the lab itself on Ctrl-C or SIGTERM;
-	// a kept one must outlive the process.
-	opts := lab.Options{Name: name, Ephemeral: !keepLab(), Out: GinkgoWriter}
-	// Ctrl-C still leaves a report of the specs that ended.
-	lab.OnInterrupt(writeInterruptedReport)
-	l, err := lab.Up(ctx, topo, opts)
+	// The lab library handles no signals; labtest does, for this test
+	// binary: Ctrl-C or SIGTERM cancels a bring-up in flight (which removes
+	// what it made), writes the report of the specs that ended, removes the
+	// lab unless it is kept, and exits with 130 or 143.
+	labtest.OnInterrupt(writeInterruptedReport)
+	opts := lab.Options{Name: name, Out: GinkgoWriter}
+	l, err := labtest.UpFor(ctx, topo, opts)
 	var firstAttempt string
 	if err != nil && ctx.Err() == nil && !errors.Is(err, provider.ErrExists) && !errors.Is(err, lab.ErrNoEngine) {
 		// A failed Up removes what it made, so a second attempt starts
@@ -109,9 +111,12 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 		// flakiness, not the apps'.
 		firstAttempt = err.Error()
 		GinkgoWriter.Printf("bring-up failed (%v); trying once more\n", err)
-		l, err = lab.Up(ctx, topo, opts)
+		l, err = labtest.UpFor(ctx, topo, opts)
 	}
 	Expect(err).NotTo(HaveOccurred(), "bringing up lab %s", name)
+	if !keepLab() { // a kept lab must outlive the process
+		releaseLab = labtest.RemoveOnInterrupt(l)
+	}
 	sut = &system{lab: l, topo: topo, name: topoName}
 	up := &bringUpReport{Seconds: secs(l.BringUp.Total), FirstAttemptFailed: firstAttempt}
 	for _, st := range l.BringUp.Steps {
@@ -129,6 +134,10 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	sut.expectWhole(ctx)
 	up.StackSeconds = secs(time.Since(start))
 }, NodeTimeout(bringUpTimeout))
+
+// releaseLab ends labtest's duty to remove the lab on a signal, once
+// AfterSuite has removed it.
+var releaseLab = func() {}
 
 // deployE2EStack builds echo v1, deploys testdata/edge/stack.yml as stack
 // "e2e" and waits until it runs.
@@ -174,6 +183,7 @@ var _ = AfterSuite(func(ctx SpecContext) {
 		return
 	}
 	By("removing lab " + sut.lab.Name)
+	defer releaseLab()
 	if err := sut.lab.Down(ctx); err != nil {
 		addProblem("removing lab %s: %v", sut.lab.Name, err)
 		Fail(fmt.Sprintf("removing lab %s: %v", sut.lab.Name, err))

@@ -198,7 +198,7 @@ func interrupted(sr types.SpecReport, sig os.Signal, at time.Time) types.SpecRep
 }
 
 // writeInterruptedReport writes the reports of a run a signal cut short,
-// from the specs that had ended; the lab's signal handler calls it before
+// from the specs that had ended; labtest's signal handler calls it before
 // it removes the lab and exits.
 func writeInterruptedReport(sig os.Signal) {
 	run.Lock()

@@ -12,6 +12,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/swarmlab/swarmlab/lab"
+	"github.com/swarmlab/swarmlab/lab/labtest"
 )
 
 // BenchmarkUp measures `up` to a converged swarm, with images built and the
@@ -24,12 +25,15 @@ func BenchmarkUp(b *testing.B) {
 			topo := shipped(b, name)
 			ctx := context.Background()
 			for i := 0; i < b.N; i++ {
-				l, err := lab.Up(ctx, topo, lab.Options{Name: "bench-" + name, Ephemeral: true})
+				l, err := labtest.UpFor(ctx, topo, lab.Options{Name: "bench-" + name})
 				if err != nil {
 					b.Fatal(err)
 				}
 				b.StopTimer()
-				if err := l.Down(ctx); err != nil {
+				release := labtest.RemoveOnInterrupt(l)
+				err = l.Down(ctx)
+				release()
+				if err != nil {
 					b.Fatal(err)
 				}
 				b.StartTimer()
@@ -44,10 +48,11 @@ func BenchmarkUp(b *testing.B) {
 //	go test -tags integration -run '^$' -bench BenchmarkNodeIdleMemory -benchtime 1x ./lab/
 func BenchmarkNodeIdleMemory(b *testing.B) {
 	ctx := context.Background()
-	l, err := lab.Up(ctx, shipped(b, "swarm-3"), lab.Options{Name: "bench-mem", Ephemeral: true})
+	l, err := labtest.UpFor(ctx, shipped(b, "swarm-3"), lab.Options{Name: "bench-mem"})
 	if err != nil {
 		b.Fatal(err)
 	}
+	defer labtest.RemoveOnInterrupt(l)()
 	defer l.Down(ctx)
 	time.Sleep(10 * time.Second)
 	var worst float64

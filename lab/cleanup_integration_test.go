@@ -16,6 +16,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/swarmlab/swarmlab/lab"
+	"github.com/swarmlab/swarmlab/lab/labtest"
 	"github.com/swarmlab/swarmlab/lab/provider/docker"
 	"github.com/swarmlab/swarmlab/lab/wait"
 )
@@ -35,11 +36,10 @@ func TestHelperProcess(t *testing.T) {
 		t.Skip("runs only as a child of the cleanup tests")
 	}
 	name := os.Getenv("SWARMLAB_HELPER_LAB")
-	l, err := lab.Up(context.Background(), shipped(t, "swarm-3"), lab.Options{Name: name, Ephemeral: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Down(context.Background()) })
+	// labtest removes the lab when the test ends (a panic too), and on
+	// SIGINT cancels the bring-up, which removes what it made, and exits
+	// with 130.
+	labtest.Up(t, shipped(t, "swarm-3"), name)
 	switch mode {
 	case "panic":
 		// The parent reads this line to know the panic below is what ended

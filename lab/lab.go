@@ -50,10 +50,8 @@ type Options struct {
 	// Name overrides the topology's name.
 	Name string
 	// KeepOnFailure leaves a lab that failed to come up, for inspection.
+	// A bring-up whose context was cancelled is removed all the same.
 	KeepOnFailure bool
-	// Ephemeral labs are torn down when the process is interrupted
-	// (tests). Other labs outlive the process once they are up (the CLI).
-	Ephemeral bool
 	// Out receives one status line per step; nil discards them.
 	Out io.Writer
 }
@@ -301,7 +299,6 @@ func DownAll(ctx context.Context) ([]string, error) {
 // Down removes the lab.
 func (l *Lab) Down(ctx context.Context) error {
 	l.closeClients()
-	untrack(l.Name)
 	if err := l.Provider.Delete(ctx, l.Name); err != nil {
 		return err // keep the record: it is how down finds the lab again
 	}

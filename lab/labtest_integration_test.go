@@ -39,12 +39,13 @@ func upLab(t *testing.T, name, as string) *lab.Lab {
 	} else {
 		topo = shipped(t, name)
 	}
-	ctx := context.Background()
-	l, err := lab.Up(ctx, topo, lab.Options{Name: as, Ephemeral: true, Out: labtest.Writer(t)})
+	l, err := labtest.UpFor(context.Background(), topo, lab.Options{Name: as, Out: labtest.Writer(t)})
 	if err != nil {
 		t.Fatalf("up %s: %v", name, err)
 	}
+	release := labtest.RemoveOnInterrupt(l)
 	t.Cleanup(func() {
+		defer release()
 		if err := l.Down(context.Background()); err != nil {
 			t.Errorf("down %s: %v", as, err)
 		}
@@ -166,7 +167,7 @@ func TestUpSwarm3(t *testing.T) {
 	assertTopology(t, l)
 
 	t.Run("a second up with the same name fails and changes nothing", func(t *testing.T) {
-		_, err := lab.Up(context.Background(), shipped(t, "swarm-3"), lab.Options{Name: l.Name, Ephemeral: true})
+		_, err := lab.Up(context.Background(), shipped(t, "swarm-3"), lab.Options{Name: l.Name})
 		if err == nil || !strings.Contains(err.Error(), "already running") {
 			t.Fatalf("want an 'already running' error, got %v", err)
 		}
@@ -276,7 +277,7 @@ func TestFailedBringUpLeavesNothing(t *testing.T) {
 	// The bring-up is cut short while nodes start; Up must remove what it made.
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	_, err := lab.Up(ctx, shipped(t, "swarm-3"), lab.Options{Name: "it-cancelled", Ephemeral: true})
+	_, err := lab.Up(ctx, shipped(t, "swarm-3"), lab.Options{Name: "it-cancelled"})
 	if err == nil {
 		lab.Down(context.Background(), "it-cancelled")
 		t.Skip("bring-up finished within 3 s; nothing was interrupted")

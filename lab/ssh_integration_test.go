@@ -57,12 +57,14 @@ func TestSSHLab(t *testing.T) {
 		t.Fatal(err)
 	}
 	name := "ssh-it-lab"
-	l, err := lab.Up(ctx, topo, lab.Options{Name: name, Ephemeral: true, Out: labtest.Writer(t)})
+	l, err := labtest.UpFor(ctx, topo, lab.Options{Name: name, Out: labtest.Writer(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
+	release := labtest.RemoveOnInterrupt(l)
 	downed := false
 	t.Cleanup(func() {
+		defer release()
 		if !downed {
 			if err := l.Down(context.Background()); err != nil {
 				t.Errorf("down: %v", err)

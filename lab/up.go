@@ -9,7 +9,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/moby/moby/client"
@@ -24,9 +23,13 @@ import (
 )
 
 // Up brings the topology up as a converged swarm. It is a list of small named
-// steps sharing one Lab; each is reported on opts.Out as it finishes. If any
-// step fails, or ctx ends, or the process is interrupted, or a step panics,
-// everything made so far is removed (unless opts.KeepOnFailure).
+// steps sharing one Lab; each is reported on opts.Out as it finishes.
+//
+// Cancellation is through ctx only: Up installs no signal handler and never
+// exits the process. If a step fails, or ctx ends, or a step panics,
+// everything this run made is removed (see Options.KeepOnFailure), with a
+// context of its own bounded by cleanupTimeout, before Up returns or
+// re-panics. The error of a bring-up whose ctx ended wraps ctx.Err().
 func Up(ctx context.Context, t *topology.Topology, opts Options) (l *Lab, err error) {
 	if opts.Name != "" {
 		t.Name = opts.Name
@@ -35,6 +38,7 @@ func Up(ctx context.Context, t *topology.Topology, opts Options) (l *Lab, err er
 	if out == nil {
 		out = io.Discard
 	}
+	defer func() { err = withCtxErr(ctx, err) }()
 	host, err := Host(ctx)
 	if err != nil {
 		return nil, err
@@ -54,33 +58,15 @@ func Up(ctx context.Context, t *topology.Topology, opts Options) (l *Lab, err er
 	}
 	l = &Lab{Name: t.Name, RunID: newRunID(), Topology: t, Provider: p, Host: host}
 
-	ctx, done := track(ctx, l)
-	defer done()
-	defer func() {
-		// An interrupt cancelled this bring-up: the signal handler sweeps
-		// the lab and exits the process as the signal would; returning an
-		// error here would only race it to a different exit code.
-		if interrupted.Load() {
-			done()
-			select {}
-		}
-	}()
 	removeOnFailure := func() {
-		if opts.KeepOnFailure {
-			fmt.Fprintf(out, "lab %s kept for inspection (--keep-on-failure); remove it with: swarmlab down %s\n", l.Name, l.Name)
-			return
-		}
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
-		defer cancel()
-		l.closeClients()
-		untrack(l.Name)
-		derr := p.DeleteRun(cctx, l.Name, l.RunID)
-		if l.Cluster != nil || recorded { // the name was ours: so is its state
-			derr = errors.Join(derr, removeState(l.Name))
-		}
-		if derr != nil {
-			fmt.Fprintf(out, "cleaning up lab %s: %v\n", l.Name, derr)
-		}
+		afterFailure(ctx, opts.KeepOnFailure, out, l.Name, func(cctx context.Context) error {
+			l.closeClients()
+			derr := p.DeleteRun(cctx, l.Name, l.RunID)
+			if l.Cluster != nil || recorded { // the name was ours: so is its state
+				derr = errors.Join(derr, removeState(l.Name))
+			}
+			return derr
+		})
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -180,10 +166,48 @@ func Up(ctx context.Context, t *topology.Topology, opts Options) (l *Lab, err er
 		l.BringUp.Services = l.serviceTimings(pctx, d.tracker, start)
 		cancel()
 	}
-	if !opts.Ephemeral {
-		untrack(l.Name)
+	if err := ctx.Err(); err != nil { // cancelled at the very end: still not up
+		return l, err
 	}
 	return l, nil
+}
+
+// cleanupTimeout bounds the removal of what a failed or cancelled bring-up
+// made.
+const cleanupTimeout = 2 * time.Minute
+
+// afterFailure removes what a bring-up that failed, panicked or was
+// cancelled made, by calling remove, unless keep asks to leave a failed lab
+// for inspection. A bring-up whose ctx was cancelled (Ctrl-C in the CLI, an
+// interrupted test run) is removed even with keep: its caller asked it to
+// stop, not to fail; one whose ctx ran out of time failed like any other.
+// remove gets a context that ctx's end does not reach, bounded by
+// cleanupTimeout, so that the removal itself is not cut short.
+func afterFailure(ctx context.Context, keep bool, out io.Writer, name string, remove func(context.Context) error) {
+	cancelled := errors.Is(ctx.Err(), context.Canceled)
+	if keep && !cancelled {
+		fmt.Fprintf(out, "lab %s kept for inspection (--keep-on-failure); remove it with: swarmlab down %s\n", name, name)
+		return
+	}
+	if cancelled {
+		fmt.Fprintf(out, "bring-up of lab %s cancelled (%v): removing what it made\n", name, context.Cause(ctx))
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	if err := remove(cctx); err != nil {
+		fmt.Fprintf(out, "cleaning up lab %s: %v\n", name, err)
+	}
+}
+
+// withCtxErr makes the error of a bring-up whose ctx has ended say so, for
+// errors.Is(err, context.Canceled) and the like: a step cut short may fail
+// with an error of its own (a wait that gave up, a lost connection).
+func withCtxErr(ctx context.Context, err error) error {
+	cerr := ctx.Err()
+	if err == nil || cerr == nil || errors.Is(err, cerr) {
+		return err
+	}
+	return fmt.Errorf("%w (%w)", err, cerr)
 }
 
 // sequential tells whether SWARMLAB_UP_SEQUENTIAL=1 asks for the bring-up
@@ -689,66 +713,4 @@ func (l *Lab) serviceTimings(ctx context.Context, tr *stack.Tracker, base time.T
 	}
 	wg.Wait()
 	return out
-}
-
-// Labs that are being brought up, or that are ephemeral, are removed when
-// the process is interrupted.
-var (
-	liveMu     sync.Mutex
-	live       = map[string]*Lab{}
-	liveCancel = map[string]context.CancelFunc{}
-	liveWG     sync.WaitGroup
-	signalOnce sync.Once
-	// interrupted is set once SIGINT or SIGTERM has arrived.
-	interrupted atomic.Bool
-)
-
-// track registers l for removal on interrupt and returns a context that the
-// interrupt cancels, so that an Up in flight stops making things.
-func track(ctx context.Context, l *Lab) (context.Context, func()) {
-	signalOnce.Do(installSignalHandler)
-	ctx, cancel := context.WithCancel(ctx)
-	liveMu.Lock()
-	live[l.Name] = l
-	liveCancel[l.Name] = cancel
-	liveWG.Add(1)
-	liveMu.Unlock()
-	var once sync.Once
-	return ctx, func() { once.Do(liveWG.Done) }
-}
-
-func untrack(name string) {
-	liveMu.Lock()
-	defer liveMu.Unlock()
-	delete(live, name)
-	delete(liveCancel, name)
-}
-
-// sweepLive stops every tracked bring-up, waits briefly for it to stop
-// making things, and removes every tracked lab.
-func sweepLive(reason string) {
-	liveMu.Lock()
-	labs := make([]*Lab, 0, len(live))
-	for name, l := range live {
-		labs = append(labs, l)
-		liveCancel[name]()
-	}
-	liveMu.Unlock()
-	if len(labs) == 0 {
-		return
-	}
-	stopped := make(chan struct{})
-	go func() { liveWG.Wait(); close(stopped) }()
-	select {
-	case <-stopped:
-	case <-time.After(15 * time.Second):
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	for _, l := range labs {
-		fmt.Fprintf(os.Stderr, "swarmlab: %s: removing lab %s\n", reason, l.Name)
-		if err := l.Provider.DeleteRun(ctx, l.Name, l.RunID); err != nil {
-			fmt.Fprintf(os.Stderr, "swarmlab: removing lab %s: %v\n", l.Name, err)
-		}
-	}
 }

@@ -35,7 +35,9 @@ an ssh topology for them; aws down deletes them.
 `
 
 func main() {
-	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(withSignals(os.Stderr, os.Exit, func(ctx context.Context) int {
+		return run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	}))
 }
 
 // run is main without the process: it returns the exit code.
