@@ -157,7 +157,7 @@ func (b *bench) topology(name string) (*topology.Topology, error) {
 func (b *bench) bring(ctx context.Context, topo *topology.Topology, name string) (*lab.Lab, time.Duration, error) {
 	lab.Down(ctx, name) // one left by an interrupted run
 	start := time.Now()
-	l, err := lab.Up(ctx, topo, lab.Options{Name: name, Ephemeral: true})
+	l, err := lab.Up(ctx, topo, lab.Options{Name: name})
 	if err != nil {
 		return nil, 0, err
 	}
