@@ -1,13 +1,17 @@
 package stack
 
 import (
+	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"regexp"
 	"slices"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/swarmlab/swarmlab/lab/internal/yamlstrict"
 )
 
 // ImageSpec is one image a stack asks the lab to build before deploying it,
@@ -41,13 +45,18 @@ func Images(path string) (map[string]ImageSpec, error) {
 	if err != nil || ext == nil {
 		return nil, err
 	}
-	for name, spec := range ext.Images {
+	for _, name := range slices.Sorted(maps.Keys(ext.Images)) {
+		spec := ext.Images[name]
+		at := yamlstrict.Join("x-swarmlab.images", name)
 		if !imageName.MatchString(name) {
-			return nil, fmt.Errorf("%s:%d: x-swarmlab.images.%s: name must be lower-case letters, digits and dashes", path, ext.lines["images."+name], name)
+			ext.errorf(at, "name must be lower-case letters, digits and dashes")
 		}
 		if len(spec.Go) == 0 {
-			return nil, fmt.Errorf("%s:%d: x-swarmlab.images.%s.go: list at least one Go main package", path, ext.lines["images."+name], name)
+			ext.errorf(at+".go", "list at least one Go main package")
 		}
+	}
+	if err := ext.err(); err != nil {
+		return nil, err
 	}
 	return ext.Images, nil
 }
@@ -78,36 +87,45 @@ func Secrets(path string) (map[string]SecretSpec, error) {
 	if err != nil || ext == nil {
 		return nil, err
 	}
-	for name, spec := range ext.Secrets {
+	for _, name := range slices.Sorted(maps.Keys(ext.Secrets)) {
+		spec := ext.Secrets[name]
 		if spec.Generate != "password" && spec.Generate != "tls" {
-			return nil, fmt.Errorf("%s:%d: x-swarmlab.secrets.%s.generate: %q is not one of password, tls", path, ext.lines["secrets."+name], name, spec.Generate)
+			ext.errorf(yamlstrict.Join("x-swarmlab.secrets", name)+".generate", "%q is not one of password, tls", spec.Generate)
 		}
+	}
+	if err := ext.err(); err != nil {
+		return nil, err
 	}
 	return ext.Secrets, nil
 }
 
+// extension is the x-swarmlab block, as yamlstrict decodes it.
 type extension struct {
-	Images  map[string]ImageSpec
-	Secrets map[string]SecretSpec
-	lines   map[string]int // "images.vote" -> line of its key
+	Images  map[string]ImageSpec  `yaml:"images"`
+	Secrets map[string]SecretSpec `yaml:"secrets"`
+
+	file   string
+	lines  map[string]int // "x-swarmlab.images.vote" -> line of its key
+	issues []yamlstrict.Issue
 }
 
 // readExtension reads the stack file's x-swarmlab block, strictly; nil if
-// there is none. The compose loader checks the rest of the file. Errors
-// name the file, the line and the key.
+// there is none. The compose loader checks the rest of the file. Problems in
+// the block are kept for ext.err, to be reported with those the caller finds.
 func readExtension(path string) (*extension, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading stack file: %w", err)
 	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+	// Only the first document, as the compose loader reads it.
+	docs, issue := yamlstrict.Documents(data, 1)
+	if issue != nil {
+		return nil, errors.New(issue.Format(path))
 	}
-	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
+	if len(docs) == 0 || len(docs[0].Content) == 0 || docs[0].Content[0].Kind != yaml.MappingNode {
 		return nil, nil
 	}
-	root := doc.Content[0]
+	root := docs[0].Content[0]
 	var block *yaml.Node
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		if root.Content[i].Value == "x-swarmlab" {
@@ -117,56 +135,28 @@ func readExtension(path string) (*extension, error) {
 	if block == nil {
 		return nil, nil
 	}
-	fail := func(n *yaml.Node, key, format string, args ...any) error {
-		return fmt.Errorf("%s:%d: x-swarmlab%s: %s", path, n.Line, key, fmt.Sprintf(format, args...))
-	}
-	ext := &extension{Images: map[string]ImageSpec{}, Secrets: map[string]SecretSpec{}, lines: map[string]int{}}
-	if block.Kind != yaml.MappingNode {
-		return nil, fail(block, "", "expected a mapping with images and secrets")
-	}
-	for i := 0; i+1 < len(block.Content); i += 2 {
-		k, v := block.Content[i], block.Content[i+1]
-		if k.Value != "images" && k.Value != "secrets" {
-			return nil, fail(k, "."+k.Value, "unknown key (want images, secrets)")
-		}
-		if v.Kind != yaml.MappingNode {
-			return nil, fail(k, "."+k.Value, "expected a mapping of names")
-		}
-		for j := 0; j+1 < len(v.Content); j += 2 {
-			name, spec := v.Content[j], v.Content[j+1]
-			key := "." + k.Value + "." + name.Value
-			if err := strictKeys(spec, k.Value); err != nil {
-				return nil, fail(name, key, "%v", err)
-			}
-			var err error
-			if k.Value == "images" {
-				var is ImageSpec
-				err = spec.Decode(&is)
-				ext.Images[name.Value] = is
-			} else {
-				var ss SecretSpec
-				err = spec.Decode(&ss)
-				ext.Secrets[name.Value] = ss
-			}
-			if err != nil {
-				return nil, fail(name, key, "%v", err)
-			}
-			ext.lines[k.Value+"."+name.Value] = name.Line
-		}
-	}
+	ext := &extension{file: path}
+	res := yamlstrict.Decode(block, ext, yamlstrict.Options{Path: "x-swarmlab", Budget: yamlstrict.Budget(data)})
+	ext.lines, ext.issues = res.Lines, res.Issues
 	return ext, nil
 }
 
-// strictKeys rejects keys an image or secret spec does not have.
-func strictKeys(spec *yaml.Node, kind string) error {
-	allowed := map[string][]string{"images": {"go", "ldflags"}, "secrets": {"generate"}}[kind]
-	if spec.Kind != yaml.MappingNode {
-		return fmt.Errorf("expected a mapping with %s", strings.Join(allowed, ", "))
+// errorf records a problem found after decoding, at the line of path or,
+// when path was not written (an image without go), of its nearest parent.
+func (ext *extension) errorf(path, format string, args ...any) {
+	ext.issues = append(ext.issues, yamlstrict.Issue{Line: yamlstrict.LineOf(ext.lines, path), Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+// err is every problem in the block, one a line, sorted by line; nil if
+// there are none.
+func (ext *extension) err() error {
+	if len(ext.issues) == 0 {
+		return nil
 	}
-	for i := 0; i < len(spec.Content); i += 2 {
-		if !slices.Contains(allowed, spec.Content[i].Value) {
-			return fmt.Errorf("unknown key %q (want %s)", spec.Content[i].Value, strings.Join(allowed, ", "))
-		}
+	slices.SortStableFunc(ext.issues, func(a, b yamlstrict.Issue) int { return a.Line - b.Line })
+	msgs := make([]string, len(ext.issues))
+	for i, issue := range ext.issues {
+		msgs[i] = issue.Format(ext.file)
 	}
-	return nil
+	return errors.New(strings.Join(msgs, "\n"))
 }

@@ -73,3 +73,31 @@ func TestBadExtensionNamesFileAndLine(t *testing.T) {
 		})
 	}
 }
+
+// Every problem in the block is reported at once, sorted by line, each with
+// the line and path of the key it is about. Decoding problems are the
+// block's, reported by both readers; each check is its own reader's.
+func TestBadExtensionReportsEveryProblem(t *testing.T) {
+	p := writeStack(t, `services: {}
+x-swarmlab:
+  images:
+    Vote: {go: [./x]}
+    api:
+      goo: [./x]
+    web: {go: ./x}
+  secrets:
+    pg: {generate: rot13}
+`)
+	all := []string{
+		p + ":4: x-swarmlab.images.Vote: name must be lower-case letters, digits and dashes",
+		p + `:6: x-swarmlab.images.api.goo: unknown field (did you mean "go"?) (expected one of go, ldflags)`,
+		p + `:7: x-swarmlab.images.web.go: expected a list, found the string "./x"`,
+		p + `:9: x-swarmlab.secrets.pg.generate: "rot13" is not one of password, tls`,
+	}
+	if _, err := Images(p); err == nil || err.Error() != strings.Join(all[:3], "\n") {
+		t.Errorf("Images:\n%v\nwant:\n%s", err, strings.Join(all[:3], "\n"))
+	}
+	if _, err := Secrets(p); err == nil || err.Error() != strings.Join(all[1:], "\n") {
+		t.Errorf("Secrets:\n%v\nwant:\n%s", err, strings.Join(all[1:], "\n"))
+	}
+}

@@ -147,3 +147,18 @@ func TestE2EMissing(t *testing.T) {
 		t.Errorf("nothing required, Missing = %v", m)
 	}
 }
+
+// A required label that failed to decode keeps its place, so the checks of
+// the ones after it name their own index and line.
+func TestE2ERequireAfterABadItem(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lab.yaml")
+	writeFile(t, path, e2eHeader+"e2e:\n  require:\n    - [failover]\n    - vote\n    - vote\n")
+	_, _, err := LoadFile(path)
+	assertIssues(t, err, path, []want{
+		{7, "e2e.require[0]", "expected a string, found a list"},
+		{9, "e2e.require[2]", `duplicate label "vote" (first listed at line 8)`},
+	})
+	if n := strings.Count(err.Error(), "\n") + 1; n != 2 {
+		t.Errorf("%d errors, want 2:\n%v", n, err)
+	}
+}

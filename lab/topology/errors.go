@@ -2,8 +2,9 @@ package topology
 
 import (
 	"slices"
-	"strconv"
 	"strings"
+
+	"github.com/swarmlab/swarmlab/lab/internal/yamlstrict"
 )
 
 // Issue is one problem in a topology file, located by line and field path.
@@ -17,19 +18,7 @@ type Issue struct {
 // String formats the issue as "file:line: path: message", the form editors
 // and CI annotations understand.
 func (i Issue) String() string {
-	var b strings.Builder
-	b.WriteString(displayName(i.File))
-	if i.Line > 0 {
-		b.WriteString(":")
-		b.WriteString(strconv.Itoa(i.Line))
-	}
-	b.WriteString(": ")
-	if i.Path != "" {
-		b.WriteString(i.Path)
-		b.WriteString(": ")
-	}
-	b.WriteString(i.Msg)
-	return b.String()
+	return yamlstrict.Issue{Line: i.Line, Path: i.Path, Msg: i.Msg}.Format(displayName(i.File))
 }
 
 func displayName(file string) string {

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/swarmlab/swarmlab/lab/internal/yamlstrict"
 )
 
 // APIVersion and Kind identify a topology document, in the spirit of
@@ -79,7 +81,7 @@ type Provider struct {
 	Type string `yaml:"type,omitempty"`
 	// SSH holds the defaults of every node's ssh block (ssh provider only).
 	// Address and AdvertiseAddr are per node and not allowed here.
-	SSH *SSH `yaml:"ssh,omitempty"`
+	SSH *SSH `yaml:"ssh,omitempty" yamlstrict:"without=address advertiseAddr"`
 }
 
 // SSH says how to reach a host over SSH. After Default, every node of an
@@ -113,17 +115,19 @@ type Node struct {
 	Name         string            `yaml:"name"`
 	Role         string            `yaml:"role"`
 	Availability string            `yaml:"availability,omitempty"`
-	Labels       map[string]string `yaml:"labels,omitempty"`
+	Labels       map[string]string `yaml:"labels,omitempty" yamlstrict:"entry=label"`
 	// SSH says how to reach the node's host (ssh provider only).
 	SSH *SSH `yaml:"ssh,omitempty"`
 }
 
-// Stack is a compose file deployed with `docker stack deploy`.
+// Stack is a compose file deployed with `docker stack deploy`. File comes
+// first: the decoder's messages list a struct's keys in field order
+// ("expected one of file, name").
 type Stack struct {
-	Name string `yaml:"name,omitempty"`
 	// File is the path as written, relative to the topology file's
 	// directory; use Topology.StackPath for the resolved path.
 	File string `yaml:"file"`
+	Name string `yaml:"name,omitempty"`
 }
 
 // Duration is a time.Duration written in YAML as a Go duration string ("1s").
@@ -131,6 +135,9 @@ type Duration struct{ time.Duration }
 
 // UnmarshalYAML accepts a Go duration string such as "1s" or "500ms".
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("expected a duration such as \"1s\", found %s", yamlstrict.Describe(n))
+	}
 	v, err := parseDuration(n.Value)
 	if err != nil {
 		return err

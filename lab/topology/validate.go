@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/swarmlab/swarmlab/lab/internal/yamlstrict"
 )
 
 // dnsLabel is RFC 1123 label syntax: node names become hostnames, and the lab
@@ -182,7 +184,7 @@ func (v *validator) nodes() {
 		}
 		for _, key := range slices.Sorted(maps.Keys(n.Labels)) {
 			if !labelKey.MatchString(key) {
-				v.errorf(joinPath(path+".labels", key), "%q is not a valid label key (expected letters, digits, '.', '_', '/' and '-')", key)
+				v.errorf(yamlstrict.Join(path+".labels", key), "%q is not a valid label key (expected letters, digits, '.', '_', '/' and '-')", key)
 			}
 		}
 	}
@@ -263,18 +265,7 @@ func checkFile(file, resolved, kind string) string {
 
 // lineOf returns the line of path in the source file or, for a field that
 // was absent (and perhaps defaulted), of its nearest written parent.
-func (t *Topology) lineOf(path string) int {
-	for {
-		if line, ok := t.lines[path]; ok {
-			return line
-		}
-		if path == "" {
-			return 0
-		}
-		i := strings.LastIndexAny(path, ".[")
-		path = path[:max(i, 0)]
-	}
-}
+func (t *Topology) lineOf(path string) int { return yamlstrict.LineOf(t.lines, path) }
 
 // ssh checks the ssh blocks: required for every node of an ssh topology,
 // forbidden in a docker one.
