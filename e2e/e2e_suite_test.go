@@ -34,7 +34,7 @@ import (
 
 	"github.com/swarmlab/swarmlab/lab"
 	"github.com/swarmlab/swarmlab/lab/provider"
-	"github.com/swarmlab/swarmlab/lab/provider/docker"
+	"github.com/swarmlab/swarmlab/lab/provider/common"
 	"github.com/swarmlab/swarmlab/lab/stack"
 	"github.com/swarmlab/swarmlab/lab/topology"
 	"github.com/swarmlab/swarmlab/lab/wait"
@@ -200,7 +200,7 @@ func nothingLeft(l *lab.Lab) wait.Check {
 		if slices.Contains(names, l.Name) {
 			return wait.Continue("lab %s is still listed", l.Name)
 		}
-		f := make(client.Filters).Add("label", docker.LabelLab+"="+l.Name)
+		f := make(client.Filters).Add("label", common.LabelLab+"="+l.Name)
 		cs, err := l.Host.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
 		if err != nil {
 			return wait.Continue("container list: %v", err)

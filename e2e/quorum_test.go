@@ -106,11 +106,11 @@ var _ = Describe("Quorum", Label("quorum"), Ordered, func() {
 
 	It("refuses management calls with a clear error without quorum, while running services keep serving with 0 failed requests through the edge", func(ctx SpecContext) {
 		survivor = sut.edgeNode()
-		Expect(sut.node(survivor).Role).To(Equal("manager"), "the edge must run on a manager")
+		Expect(sut.node(survivor).Role()).To(Equal("manager"), "the edge must run on a manager")
 		traffic := sut.startTraffic()
 		var kill []string
 		for _, m := range sut.managerNames() {
-			if m != survivor && sut.node(m).Running() {
+			if m != survivor && sut.node(m).State().Running() {
 				kill = append(kill, m)
 			}
 		}
@@ -320,7 +320,7 @@ func forceNewCluster(ctx context.Context, name string, spec swarm.Spec) {
 	Expect(err).NotTo(HaveOccurred())
 	_, err = c.SwarmInit(ctx, client.SwarmInitOptions{
 		ListenAddr:      "0.0.0.0:2377",
-		AdvertiseAddr:   sut.node(name).Addr,
+		AdvertiseAddr:   sut.node(name).Addr(),
 		ForceNewCluster: true,
 		Spec:            spec,
 	})
@@ -374,8 +374,8 @@ func rejoinManager(ctx context.Context, survivor, name string) {
 	Expect(err).NotTo(HaveOccurred())
 	_, err = c.SwarmJoin(ctx, client.SwarmJoinOptions{
 		ListenAddr:    "0.0.0.0:2377",
-		AdvertiseAddr: sut.node(name).Addr,
-		RemoteAddrs:   []string{net.JoinHostPort(sut.node(survivor).Addr, "2377")},
+		AdvertiseAddr: sut.node(name).Addr(),
+		RemoteAddrs:   []string{net.JoinHostPort(sut.node(survivor).Addr(), "2377")},
 		JoinToken:     sw.Swarm.JoinTokens.Manager,
 	})
 	Expect(err).NotTo(HaveOccurred(), "%s joining as a manager", name)
@@ -418,7 +418,7 @@ func recoverManagers(ctx context.Context, survivor string, forked bool) {
 	if forked {
 		Expect(sut.lab.Refresh(ctx)).To(Succeed())
 		for _, m := range sut.managerNames() {
-			if m == survivor || sut.node(m).Running() {
+			if m == survivor || sut.node(m).State().Running() {
 				continue
 			}
 			sut.do(ctx, m, provider.Start)
