@@ -15,8 +15,8 @@ import (
 	"github.com/swarmlab/swarmlab/lab/provider/common"
 )
 
-// URLLabel prefixes service labels that name a URL of the service, with
-// {addr} standing for a node address it answers on:
+// Service labels that begin with common.LabelURLPrefix name a URL of the
+// service, with {addr} standing for a node address it answers on:
 //
 //	io.swarmlab.url.vote: "http://{addr}/"
 //	io.swarmlab.url.results: "http://{addr}:8081/"
@@ -24,7 +24,6 @@ import (
 // Where this machine reaches the port is the provider's to say
 // (provider.Cluster.PublishedAddr): {addr} and the port after it are
 // replaced by the address it gives.
-const URLLabel = common.LabelURLPrefix
 
 // Endpoint is one place a published service answers.
 type Endpoint struct {
@@ -66,7 +65,7 @@ func (l *Lab) Endpoints(ctx context.Context) ([]Endpoint, error) {
 		}
 		named := false
 		for k, tmpl := range s.Spec.Labels {
-			if name, ok := strings.CutPrefix(k, URLLabel); ok {
+			if name, ok := strings.CutPrefix(k, common.LabelURLPrefix); ok {
 				named = true
 				u, err := l.fillURL(tmpl, nodes[0])
 				if err != nil {

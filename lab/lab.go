@@ -27,14 +27,6 @@ import (
 	"github.com/swarmlab/swarmlab/lab/topology"
 )
 
-// Swarm labels the lab stores on the swarm itself, readable by anyone who
-// can reach a manager.
-const (
-	SwarmLabelLab     = common.LabelLab
-	SwarmLabelRun     = common.LabelRun
-	SwarmLabelIngress = common.LabelIngress
-)
-
 // Ingress modes.
 const (
 	// RoutingMesh: the kernel has IPVS, so a port published in ingress
@@ -230,7 +222,7 @@ func Open(ctx context.Context, name string) (*Lab, error) {
 	l := &Lab{Name: name, RunID: c.RunID(), Cluster: c, Provider: p, Host: host}
 	if mgr, _, err := l.Manager(ctx); err == nil {
 		if sw, err := mgr.SwarmInspect(ctx, client.SwarmInspectOptions{}); err == nil {
-			l.Info.Ingress = sw.Swarm.Spec.Labels[SwarmLabelIngress]
+			l.Info.Ingress = sw.Swarm.Spec.Labels[common.LabelIngress]
 		}
 	}
 	return l, nil

@@ -136,8 +136,8 @@ func assertSwarm(t *testing.T, l *lab.Lab) {
 	if leaders != 1 {
 		t.Errorf("%d leaders, want 1", leaders)
 	}
-	if st.Labels[lab.SwarmLabelIngress] != l.Info.Ingress || l.Info.Ingress == "" {
-		t.Errorf("swarm ingress label %q, preflight said %q", st.Labels[lab.SwarmLabelIngress], l.Info.Ingress)
+	if st.Labels[common.LabelIngress] != l.Info.Ingress || l.Info.Ingress == "" {
+		t.Errorf("swarm ingress label %q, preflight said %q", st.Labels[common.LabelIngress], l.Info.Ingress)
 	}
 }
 

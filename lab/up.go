@@ -18,6 +18,7 @@ import (
 	"github.com/swarmlab/swarmlab/lab/engine"
 	"github.com/swarmlab/swarmlab/lab/images"
 	"github.com/swarmlab/swarmlab/lab/provider"
+	"github.com/swarmlab/swarmlab/lab/provider/common"
 	"github.com/swarmlab/swarmlab/lab/registry"
 	"github.com/swarmlab/swarmlab/lab/stack"
 	"github.com/swarmlab/swarmlab/lab/swarm"
@@ -527,7 +528,8 @@ func (l *Lab) formSwarm(ctx context.Context) error {
 	}
 	opts := swarm.Options{
 		Heartbeat: l.Topology.Swarm.DispatcherHeartbeat.Duration,
-		Labels:    map[string]string{SwarmLabelLab: l.Name, SwarmLabelRun: l.RunID, SwarmLabelIngress: l.Info.Ingress},
+		// On the swarm itself, readable by anyone who can reach a manager.
+		Labels: map[string]string{common.LabelLab: l.Name, common.LabelRun: l.RunID, common.LabelIngress: l.Info.Ingress},
 	}
 	if err := swarm.Form(ctx, ms, opts); err != nil {
 		return err
