@@ -283,17 +283,24 @@ func (n *node) firewall(ctx context.Context, cut bool) error {
 			return fmt.Errorf("network %s has no subnet", networkName(lab))
 		}
 		cfg := ns.Network.IPAM.Config[0]
-		script = common.PartitionScript(common.Cut{
-			Hooks: []string{"INPUT", "OUTPUT", "FORWARD"},
-			Keep:  []string{cfg.Gateway.String()},
-			Peers: []string{cfg.Subnet.String()},
-		})
+		script = common.PartitionScript(partitionCut(cfg.Gateway.String(), cfg.Subnet.String()))
 	}
 	r, err := engine.Exec(ctx, host, n.container(), "sh", "-c", script)
 	if err != nil {
 		return err
 	}
 	return r.MustSucceed("iptables")
+}
+
+// partitionCut drops all traffic to and from the lab subnet, in and through
+// the node (its tasks' traffic too), except the gateway's, which is how the
+// host reaches the node's engine.
+func partitionCut(gateway, subnet string) common.Cut {
+	return common.Cut{
+		Hooks: []string{"INPUT", "OUTPUT", "FORWARD"},
+		Keep:  []string{gateway},
+		Peers: []string{subnet},
+	}
 }
 
 // Exec implements provider.Node: the command runs in the node container.
