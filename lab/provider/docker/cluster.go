@@ -40,10 +40,7 @@ type node struct {
 	name, role string
 	addr       string // on the lab network
 	port       int    // the engine's port on 127.0.0.1
-
-	// Guarded by c.mu.
-	state       provider.State
-	partitioned bool
+	provider.Seen
 
 	clientMu sync.Mutex
 	client   *client.Client
@@ -112,8 +109,9 @@ func (c *cluster) Refresh(ctx context.Context) error {
 		return fmt.Errorf("%w %q (see swarmlab status for the labs that exist)", provider.ErrNotFound, c.name)
 	}
 	type indexed struct {
-		i int
-		n *node
+		i     int
+		n     *node
+		state provider.State
 	}
 	var (
 		run, topo string
@@ -137,17 +135,17 @@ func (c *cluster) Refresh(ctx context.Context) error {
 			}
 			n := &node{
 				c: c, name: s.Labels[common.LabelNode], role: s.Labels[common.LabelRole], addr: s.Labels[common.LabelAddr],
-				port: port, state: provider.State(s.State),
+				port: port,
 			}
 			i, _ := strconv.Atoi(s.Labels[common.LabelIndex])
-			found = append(found, indexed{i, n})
+			found = append(found, indexed{i, n, provider.State(s.State)})
 		}
 	}
 	sort.Slice(found, func(a, b int) bool { return found[a].i < found[b].i })
 	partitioned := make([]bool, len(found))
 	var wg sync.WaitGroup
 	for i, f := range found {
-		if !f.n.state.Running() {
+		if !f.state.Running() {
 			continue
 		}
 		wg.Add(1)
@@ -173,7 +171,7 @@ func (c *cluster) Refresh(ctx context.Context) error {
 			o.role, o.addr = n.role, n.addr
 			n = o // keep the handle, and its client
 		}
-		n.state, n.partitioned = f.n.state, partitioned[i]
+		n.See(f.state, partitioned[i])
 		c.nodes = append(c.nodes, n)
 	}
 	return nil
@@ -201,18 +199,6 @@ func (n *node) Role() string { return n.role }
 func (n *node) Addr() string { return n.addr }
 
 func (n *node) DockerHost() string { return fmt.Sprintf("tcp://127.0.0.1:%d", n.port) }
-
-func (n *node) State() provider.State {
-	n.c.mu.Lock()
-	defer n.c.mu.Unlock()
-	return n.state
-}
-
-func (n *node) Partitioned() bool {
-	n.c.mu.Lock()
-	defer n.c.mu.Unlock()
-	return n.partitioned
-}
 
 // Engine implements provider.Node: a client for the engine published on
 // 127.0.0.1, made once.

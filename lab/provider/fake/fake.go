@@ -116,7 +116,8 @@ func NewCluster(name, run string) *Cluster {
 func (c *Cluster) Add(name, role, addr string) *Node {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	n := &Node{c: c, name: name, role: role, addr: addr, state: provider.Running}
+	n := &Node{c: c, name: name, role: role, addr: addr}
+	n.See(provider.Running, false)
 	c.nodes = append(c.nodes, n)
 	return n
 }
@@ -167,11 +168,10 @@ func (c *Cluster) Closed() bool {
 type Node struct {
 	c                *Cluster
 	name, role, addr string
+	provider.Seen
 
-	state       provider.State
-	partitioned bool
-	applied     []provider.Action
-	execs       [][]string
+	applied []provider.Action
+	execs   [][]string
 
 	// ExecFunc, if set, answers Exec; otherwise Exec returns "".
 	ExecFunc func(cmd []string) (string, error)
@@ -184,24 +184,8 @@ func (n *Node) Role() string       { return n.role }
 func (n *Node) Addr() string       { return n.addr }
 func (n *Node) DockerHost() string { return "fake://" + n.name }
 
-func (n *Node) State() provider.State {
-	n.c.mu.Lock()
-	defer n.c.mu.Unlock()
-	return n.state
-}
-
-func (n *Node) Partitioned() bool {
-	n.c.mu.Lock()
-	defer n.c.mu.Unlock()
-	return n.partitioned
-}
-
-// SetState sets what State reports.
-func (n *Node) SetState(s provider.State, partitioned bool) {
-	n.c.mu.Lock()
-	defer n.c.mu.Unlock()
-	n.state, n.partitioned = s, partitioned
-}
+// SetState sets what State and Partitioned report.
+func (n *Node) SetState(s provider.State, partitioned bool) { n.See(s, partitioned) }
 
 // Engine implements provider.Node.
 func (n *Node) Engine(ctx context.Context) (*client.Client, error) {
@@ -240,22 +224,24 @@ func (n *Node) Logs(ctx context.Context, w io.Writer) error {
 // would change a docker node.
 func (n *Node) Apply(ctx context.Context, a provider.Action) error {
 	n.c.mu.Lock()
-	defer n.c.mu.Unlock()
 	n.applied = append(n.applied, a)
+	n.c.mu.Unlock()
+	state, partitioned := n.State(), n.Partitioned()
 	switch a {
 	case provider.Kill, provider.Stop:
-		n.state = provider.Exited
+		state = provider.Exited
 	case provider.Start, provider.Unpause:
-		n.state = provider.Running
+		state = provider.Running
 	case provider.Pause:
-		n.state = provider.Paused
+		state = provider.Paused
 	case provider.Partition:
-		n.partitioned = true
+		partitioned = true
 	case provider.Heal:
-		n.partitioned = false
+		partitioned = false
 	default:
 		return fmt.Errorf("unknown action %q", a)
 	}
+	n.See(state, partitioned)
 	return nil
 }
 

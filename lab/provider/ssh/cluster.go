@@ -33,10 +33,7 @@ type cluster struct {
 type machine struct {
 	c *cluster
 	h *host
-
-	// Guarded by c.mu.
-	state       provider.State
-	partitioned bool
+	provider.Seen
 }
 
 func (c *cluster) Name() string     { return c.p.topo.Name }
@@ -110,7 +107,7 @@ func (c *cluster) Refresh(ctx context.Context) error {
 	}
 	c.push = pushes
 	for i, n := range c.nodes {
-		n.state, n.partitioned = states[i], parts[i]
+		n.See(states[i], parts[i])
 	}
 	return nil
 }
@@ -136,18 +133,6 @@ func (n *machine) Role() string { return n.h.node.Role }
 func (n *machine) Addr() string { return n.h.node.SSH.AdvertiseAddr }
 
 func (n *machine) DockerHost() string { return fmt.Sprintf("ssh://%s@%s", n.h.node.SSH.User, n.h.addr) }
-
-func (n *machine) State() provider.State {
-	n.c.mu.Lock()
-	defer n.c.mu.Unlock()
-	return n.state
-}
-
-func (n *machine) Partitioned() bool {
-	n.c.mu.Lock()
-	defer n.c.mu.Unlock()
-	return n.partitioned
-}
 
 // Engine implements provider.Node: a client for the host's engine, over
 // SSH, kept by the host.
