@@ -31,3 +31,12 @@ func (s *Seen) See(state State, partitioned bool) {
 	defer s.mu.Unlock()
 	s.state, s.partitioned = state, partitioned
 }
+
+// Handles lists a provider's own node values as Nodes.
+func Handles[N Node](nodes []N) []Node {
+	out := make([]Node, len(nodes))
+	for i, n := range nodes {
+		out[i] = n
+	}
+	return out
+}

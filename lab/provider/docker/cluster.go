@@ -71,11 +71,7 @@ func (c *cluster) Registry() provider.Registry {
 func (c *cluster) Nodes() []provider.Node {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := make([]provider.Node, len(c.nodes))
-	for i, n := range c.nodes {
-		out[i] = n
-	}
-	return out
+	return provider.Handles(c.nodes)
 }
 
 func (c *cluster) node(name string) (*node, error) {

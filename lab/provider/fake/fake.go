@@ -130,11 +130,7 @@ func (c *Cluster) Registry() provider.Registry { return c.Reg }
 func (c *Cluster) Nodes() []provider.Node {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := make([]provider.Node, len(c.nodes))
-	for i, n := range c.nodes {
-		out[i] = n
-	}
-	return out
+	return provider.Handles(c.nodes)
 }
 
 // PublishedAddr implements provider.Cluster: the node's address.

@@ -55,11 +55,7 @@ func (c *cluster) Registry() provider.Registry {
 }
 
 func (c *cluster) Nodes() []provider.Node {
-	out := make([]provider.Node, len(c.nodes))
-	for i, n := range c.nodes {
-		out[i] = n
-	}
-	return out
+	return provider.Handles(c.nodes)
 }
 
 // PublishedAddr implements provider.Cluster: a port a node publishes
