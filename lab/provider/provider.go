@@ -1,7 +1,9 @@
 // Package provider defines where a lab's nodes come from. A provider turns a
-// topology into reachable Docker engines (containers on this machine now;
-// remote hosts later). Swarm formation, deployment, faults and specs only ever
-// see the engines a provider hands back — never how they were made.
+// topology into a Cluster: handles on its nodes, each with a reachable Docker
+// engine (containers on this machine, or hosts over SSH). How this machine
+// reaches an engine, the registry, or a port a node publishes is the
+// provider's to say. Swarm formation, deployment, faults and specs only ever
+// see the handles a provider hands back — never how they were made.
 package provider
 
 import (
@@ -39,7 +41,7 @@ func (s State) Running() bool { return s == Running }
 
 // Node is a handle on one machine of a lab. Name, Role, Addr and
 // DockerHost do not change; State and Partitioned are as of the cluster's
-// last read (Open, Refresh, or an Apply on any of its nodes).
+// last read (Open or Refresh: Apply does not read them again, lab.Do does).
 type Node interface {
 	Name() string
 	Role() string // topology.RoleManager or topology.RoleWorker
