@@ -38,16 +38,15 @@ func (s *system) refreshEdge(ctx context.Context) {
 		}
 		return wait.Continue("%s", describeTasks(tasks))
 	}))
-	addr := s.node(node).Addr
-	s.edgeURL = fmt.Sprintf("http://%s:%d/", addr, edgePort)
-	s.statsURL = fmt.Sprintf("http://%s:%d/stats;csv", addr, edgeStats)
+	s.edgeURL = "http://" + s.published(node, edgePort) + "/"
+	s.statsURL = "http://" + s.published(node, edgeStats) + "/stats;csv"
 }
 
 // edgeNode is the node whose address edgeURL names.
 func (s *system) edgeNode() string {
-	for _, n := range s.lab.Cluster.Nodes {
-		if strings.Contains(s.edgeURL, "//"+n.Addr+":") {
-			return n.Name
+	for _, n := range s.lab.Cluster.Nodes() {
+		if addr, err := s.lab.Cluster.PublishedAddr(n.Name(), edgePort); err == nil && strings.Contains(s.edgeURL, "//"+addr+"/") {
+			return n.Name()
 		}
 	}
 	return ""

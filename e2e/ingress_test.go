@@ -111,17 +111,18 @@ var _ = Describe("Ingress load balancing", Label("ingress"), func() {
 			tasks := sut.runningTasks(ctx, meshService)
 
 			var all []probe.Outcome
-			per := lbRequests / len(sut.lab.Cluster.Nodes)
-			for _, n := range sut.lab.Cluster.Nodes {
-				url := fmt.Sprintf("http://%s:%d/", n.Addr, meshPort)
-				waitFor(ctx, "node "+n.Name+" to answer on the routing mesh at "+url, edgeTimeout, func(ctx context.Context) wait.Result {
+			nodes := sut.lab.Cluster.Nodes()
+			per := lbRequests / len(nodes)
+			for _, n := range nodes {
+				url := "http://" + sut.published(n.Name(), meshPort) + "/"
+				waitFor(ctx, "node "+n.Name()+" to answer on the routing mesh at "+url, edgeTimeout, func(ctx context.Context) wait.Result {
 					if s := probe.Sequence(ctx, url, 1, requestTimeout); s.Failed > 0 {
 						return wait.Continue("%s", s)
 					}
 					return wait.Done("answers")
 				})
 				sum := probe.SequenceNewConns(ctx, url, per, requestTimeout)
-				expectNoFailures(sum, "through the routing mesh on "+n.Name)
+				expectNoFailures(sum, "through the routing mesh on "+n.Name())
 				all = append(all, sum.Outcomes...)
 			}
 			expectFair(probe.Summarize(all), tasks)
@@ -159,8 +160,9 @@ func (s *system) noIPVS(ctx context.Context) (string, bool) {
 	case info.Ingress == lab.EdgeProxy && strings.Contains(info.IngressWhy, "no IPVS"):
 		return fmt.Sprintf("the lab's ingress mode is %s (%s)", info.Ingress, info.IngressWhy), true
 	}
-	node := s.lab.Cluster.Nodes[0].Name
-	if _, err := s.lab.Provider.Exec(ctx, s.lab.Name, node, "sh", "-c", "test -e /proc/net/ip_vs || { modprobe ip_vs 2>/dev/null; test -e /proc/net/ip_vs; }"); err != nil {
+	first := s.lab.Cluster.Nodes()[0]
+	node := first.Name()
+	if _, err := first.Exec(ctx, "sh", "-c", "test -e /proc/net/ip_vs || { modprobe ip_vs 2>/dev/null; test -e /proc/net/ip_vs; }"); err != nil {
 		return fmt.Sprintf("the lab's ingress mode is %s (%s), and node %s has no IPVS (/proc/net/ip_vs)", info.Ingress, info.IngressWhy, node), true
 	}
 	return "", false

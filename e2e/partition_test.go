@@ -24,7 +24,7 @@ var _ = Describe("Partition", Label("partition"), func() {
 
 		f := beginFault(ctx, "partition node "+w, traffic)
 		sut.do(ctx, w, provider.Partition)
-		Expect(sut.node(w).Partitioned).To(BeTrue(), "the provider does not report %s as partitioned", w)
+		Expect(sut.node(w).Partitioned()).To(BeTrue(), "the provider does not report %s as partitioned", w)
 		waitFor(ctx, "the managers to mark "+w+" Down", heartbeatScaled(nodeDownTimeout), sut.nodeIs(w, swarm.NodeStateDown))
 		down := f.detected("node Down")
 		record().timing("detection: "+w+" Down, after the partition", down)

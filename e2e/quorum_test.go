@@ -107,11 +107,11 @@ var _ = Describe("Quorum", Label("quorum"), Ordered, func() {
 
 	It("refuses management calls with a clear error without quorum, while running services keep serving with 0 failed requests through the edge", func(ctx SpecContext) {
 		survivor = sut.edgeNode()
-		Expect(sut.node(survivor).Role).To(Equal("manager"), "the edge must run on a manager")
+		Expect(sut.node(survivor).Role()).To(Equal("manager"), "the edge must run on a manager")
 		traffic := sut.startTraffic()
 		var kill []string
 		for _, m := range sut.managerNames() {
-			if m != survivor && sut.node(m).Running() {
+			if m != survivor && sut.node(m).State().Running() {
 				kill = append(kill, m)
 			}
 		}
@@ -321,7 +321,7 @@ func forceNewCluster(ctx context.Context, name string, spec swarm.Spec) {
 	Expect(err).NotTo(HaveOccurred())
 	_, err = c.SwarmInit(ctx, client.SwarmInitOptions{
 		ListenAddr:      "0.0.0.0:2377",
-		AdvertiseAddr:   sut.node(name).Addr,
+		AdvertiseAddr:   sut.node(name).Addr(),
 		ForceNewCluster: true,
 		Spec:            spec,
 	})
@@ -407,7 +407,7 @@ func recoverManagers(ctx context.Context, survivor string, forked bool) {
 	if forked {
 		Expect(sut.lab.Refresh(ctx)).To(Succeed())
 		for _, m := range sut.managerNames() {
-			if m == survivor || sut.node(m).Running() {
+			if m == survivor || sut.node(m).State().Running() {
 				continue
 			}
 			sut.do(ctx, m, provider.Start)

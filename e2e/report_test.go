@@ -383,9 +383,9 @@ func saveDiagnostics(ctx context.Context, spec string) string {
 		}
 	}
 	sut.lab.Refresh(ctx)
-	for _, n := range sut.lab.Cluster.Nodes {
-		write("node-"+n.Name+"-dockerd.log", func(f *os.File) error {
-			return sut.lab.Provider.Logs(ctx, sut.lab.Name, n.Name, f)
+	for _, n := range sut.lab.Cluster.Nodes() {
+		write("node-"+n.Name()+"-dockerd.log", func(f *os.File) error {
+			return n.Logs(ctx, f)
 		})
 	}
 	mgr, err := sut.manager(ctx)

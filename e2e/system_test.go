@@ -59,12 +59,21 @@ func (s *system) mustManager(ctx context.Context) client.APIClient {
 	return c
 }
 
-// node returns the lab's view of a node.
+// node returns the lab's handle on a node.
 func (s *system) node(name string) provider.Node {
 	GinkgoHelper()
-	n, err := s.lab.Cluster.Node(name)
+	n, err := s.lab.Node(name)
 	Expect(err).NotTo(HaveOccurred())
 	return n
+}
+
+// published is where this machine reaches port as the named node
+// publishes it: the provider says.
+func (s *system) published(node string, port uint16) string {
+	GinkgoHelper()
+	addr, err := s.lab.Cluster.PublishedAddr(node, port)
+	Expect(err).NotTo(HaveOccurred())
+	return addr
 }
 
 // do applies a fault or repair, failing the spec if the provider cannot.
@@ -499,20 +508,20 @@ func (s *system) restore(ctx context.Context) []string {
 	if err := s.lab.Refresh(ctx); err != nil {
 		return []string{"refresh: " + err.Error()}
 	}
-	for _, n := range s.lab.Cluster.Nodes {
+	for _, n := range s.lab.Cluster.Nodes() {
 		var a provider.Action
-		switch {
-		case n.State == "paused":
+		switch st := n.State(); {
+		case st == provider.Paused:
 			a = provider.Unpause
-		case !n.Running():
+		case !st.Running():
 			a = provider.Start
-		case n.Partitioned:
+		case n.Partitioned():
 			a = provider.Heal
 		default:
 			continue
 		}
-		err := s.lab.Do(ctx, n.Name, a)
-		repaired = append(repaired, fmt.Sprintf("%s %s: %v", a, n.Name, errText(err)))
+		err := s.lab.Do(ctx, n.Name(), a)
+		repaired = append(repaired, fmt.Sprintf("%s %s: %v", a, n.Name(), errText(err)))
 	}
 	mgr, err := s.manager(ctx)
 	if err != nil {

@@ -56,8 +56,8 @@ func BenchmarkNodeIdleMemory(b *testing.B) {
 	defer l.Down(ctx)
 	time.Sleep(10 * time.Second)
 	var worst float64
-	for _, n := range l.Cluster.Nodes {
-		res, err := l.Host.ContainerStats(ctx, "swarmlab-bench-mem-"+n.Name, client.ContainerStatsOptions{Stream: false})
+	for _, n := range l.Cluster.Nodes() {
+		res, err := l.Host.ContainerStats(ctx, "swarmlab-bench-mem-"+n.Name(), client.ContainerStatsOptions{Stream: false})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -69,7 +69,7 @@ func BenchmarkNodeIdleMemory(b *testing.B) {
 		}
 		// As `docker stats` shows it: usage less the page cache.
 		mib := float64(st.MemoryStats.Usage-st.MemoryStats.Stats["cache"]) / (1 << 20)
-		b.Logf("node %s (%s): %.1f MiB", n.Name, n.Role, mib)
+		b.Logf("node %s (%s): %.1f MiB", n.Name(), n.Role(), mib)
 		if mib > worst {
 			worst = mib
 		}

@@ -17,7 +17,7 @@ import (
 
 	"github.com/swarmlab/swarmlab/lab"
 	"github.com/swarmlab/swarmlab/lab/labtest"
-	"github.com/swarmlab/swarmlab/lab/provider/docker"
+	"github.com/swarmlab/swarmlab/lab/provider/common"
 	"github.com/swarmlab/swarmlab/lab/wait"
 )
 
@@ -69,7 +69,7 @@ func labContainers(ctx context.Context, name string) int {
 	if err != nil {
 		return -1
 	}
-	cs, err := host.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: make(client.Filters).Add("label", docker.LabelLab+"="+name)})
+	cs, err := host.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: make(client.Filters).Add("label", common.LabelLab+"="+name)})
 	if err != nil {
 		return -1
 	}

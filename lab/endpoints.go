@@ -3,18 +3,27 @@ package lab
 import (
 	"context"
 	"fmt"
+	"net"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/client"
+
+	"github.com/swarmlab/swarmlab/lab/provider"
+	"github.com/swarmlab/swarmlab/lab/provider/common"
 )
 
-// URLLabel prefixes service labels that name a URL of the service, with
-// {addr} standing for a node address it answers on:
+// Service labels that begin with common.LabelURLPrefix name a URL of the
+// service, with {addr} standing for a node address it answers on:
 //
 //	io.swarmlab.url.vote: "http://{addr}/"
-const URLLabel = "io.swarmlab.url."
+//	io.swarmlab.url.results: "http://{addr}:8081/"
+//
+// Where this machine reaches the port is the provider's to say
+// (provider.Cluster.PublishedAddr): {addr} and the port after it are
+// replaced by the address it gives.
 
 // Endpoint is one place a published service answers.
 type Endpoint struct {
@@ -47,26 +56,34 @@ func (l *Lab) Endpoints(ctx context.Context) ([]Endpoint, error) {
 		if len(s.Endpoint.Ports) == 0 {
 			continue
 		}
-		addrs, err := l.serviceAddrs(ctx, mgr, s, hostByID)
+		nodes, err := l.serviceNodes(ctx, mgr, s, hostByID)
 		if err != nil {
 			return nil, err
 		}
-		if len(addrs) == 0 {
+		if len(nodes) == 0 {
 			continue
 		}
 		named := false
 		for k, tmpl := range s.Spec.Labels {
-			if name, ok := strings.CutPrefix(k, URLLabel); ok {
+			if name, ok := strings.CutPrefix(k, common.LabelURLPrefix); ok {
 				named = true
-				out = append(out, Endpoint{Service: s.Spec.Name, Name: name, URL: strings.ReplaceAll(tmpl, "{addr}", addrs[0])})
+				u, err := l.fillURL(tmpl, nodes[0])
+				if err != nil {
+					return nil, err
+				}
+				out = append(out, Endpoint{Service: s.Spec.Name, Name: name, URL: u})
 			}
 		}
 		if named {
 			continue
 		}
 		for _, p := range s.Endpoint.Ports {
+			addr, err := l.Cluster.PublishedAddr(nodes[0], uint16(p.PublishedPort))
+			if err != nil {
+				return nil, err
+			}
 			out = append(out, Endpoint{Service: s.Spec.Name, Name: fmt.Sprintf("port %d", p.PublishedPort),
-				URL: fmt.Sprintf("http://%s:%d/", addrs[0], p.PublishedPort)})
+				URL: fmt.Sprintf("http://%s/", addr)})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool {
@@ -78,8 +95,9 @@ func (l *Lab) Endpoints(ctx context.Context) ([]Endpoint, error) {
 	return out, nil
 }
 
-// serviceAddrs returns the node addresses a published service answers on.
-func (l *Lab) serviceAddrs(ctx context.Context, mgr client.APIClient, s swarm.Service, hostByID map[string]string) ([]string, error) {
+// serviceNodes returns the nodes a published service answers on: every
+// node with the routing mesh, else those running a task, by address.
+func (l *Lab) serviceNodes(ctx context.Context, mgr client.APIClient, s swarm.Service, hostByID map[string]string) ([]string, error) {
 	mesh := false
 	for _, p := range s.Endpoint.Ports {
 		if p.PublishMode != swarm.PortConfigPublishModeHost {
@@ -87,22 +105,63 @@ func (l *Lab) serviceAddrs(ctx context.Context, mgr client.APIClient, s swarm.Se
 		}
 	}
 	if mesh {
-		var addrs []string
-		for _, n := range l.Cluster.Nodes {
-			addrs = append(addrs, n.Addr)
+		var names []string
+		for _, n := range l.Cluster.Nodes() {
+			names = append(names, n.Name())
 		}
-		return addrs, nil
+		return names, nil
 	}
 	tasks, err := mgr.TaskList(ctx, client.TaskListOptions{Filters: make(client.Filters).Add("service", s.ID).Add("desired-state", "running")})
 	if err != nil {
 		return nil, fmt.Errorf("listing tasks of %s: %w", s.Spec.Name, err)
 	}
-	var addrs []string
+	var found []provider.Node
 	for _, t := range tasks.Items {
-		if n, err := l.Cluster.Node(hostByID[t.NodeID]); err == nil {
-			addrs = append(addrs, n.Addr)
+		if n, err := l.Node(hostByID[t.NodeID]); err == nil {
+			found = append(found, n)
 		}
 	}
-	sort.Strings(addrs)
-	return addrs, nil
+	sort.Slice(found, func(i, j int) bool { return found[i].Addr() < found[j].Addr() })
+	names := make([]string, len(found))
+	for i, n := range found {
+		names[i] = n.Name()
+	}
+	return names, nil
+}
+
+// fillURL puts where this machine reaches node's port into a URL label's
+// template: "{addr}:8081" becomes the address the provider gives for port
+// 8081, a bare "{addr}" that for the scheme's port (80, or 443 for https),
+// written without the port when it is the scheme's.
+func (l *Lab) fillURL(tmpl, node string) (string, error) {
+	before, after, ok := strings.Cut(tmpl, "{addr}")
+	if !ok {
+		return tmpl, nil
+	}
+	port, def := uint16(80), uint16(80)
+	if strings.HasPrefix(before, "https://") {
+		port, def = 443, 443
+	}
+	if rest, ok := strings.CutPrefix(after, ":"); ok {
+		digits := rest[:len(rest)-len(strings.TrimLeft(rest, "0123456789"))]
+		if p, err := strconv.ParseUint(digits, 10, 16); err == nil {
+			port, after = uint16(p), rest[len(digits):]
+		}
+	}
+	addr, err := l.Cluster.PublishedAddr(node, port)
+	if err != nil {
+		return "", err
+	}
+	hostOnly := addr
+	if host, p, err := net.SplitHostPort(addr); err == nil {
+		hostOnly = host
+		if strings.Contains(host, ":") {
+			hostOnly = "[" + host + "]"
+		}
+		if p == strconv.Itoa(int(def)) {
+			addr = hostOnly
+		}
+	}
+	// Any further {addr} is the same node, with its own port if it has one.
+	return before + addr + strings.ReplaceAll(after, "{addr}", hostOnly), nil
 }

@@ -27,7 +27,10 @@ func LocalImage(ctx context.Context, l *Lab, name string) (string, error) {
 // lab has a registry per node (ssh), it goes to each. A target the registry
 // already holds with the same image is not pushed again.
 func PushImage(ctx context.Context, l *Lab, local string, targets ...string) error {
-	addrs := l.Cluster.Registry.Targets()
+	addrs := l.Cluster.Registry().Push
+	if len(addrs) == 0 {
+		return fmt.Errorf("lab %s has no registry to push %s to (is its registry running?)", l.Name, local)
+	}
 	return eachAtOnce(ctx, len(addrs), 0, func(i int) error {
 		return registry.PushIfMissing(ctx, l.Host, addrs[i], local, targets...)
 	})
@@ -100,7 +103,7 @@ func (l *Lab) pushImages(ctx context.Context, imgs []*stackImage) error {
 func (l *Lab) imageEnv(imgs []*stackImage) map[string]string {
 	env := map[string]string{}
 	for _, img := range imgs {
-		env[stack.ImageEnv(img.name)] = l.Cluster.Registry.Pull + "/" + img.local
+		env[stack.ImageEnv(img.name)] = l.Cluster.Registry().Pull + "/" + img.local
 	}
 	return env
 }
@@ -115,5 +118,5 @@ func (l *Lab) BuildGoImage(ctx context.Context, img images.GoImage) (string, err
 	if err := PushImage(ctx, l, local, local); err != nil {
 		return "", err
 	}
-	return l.Cluster.Registry.Pull + "/" + local, nil
+	return l.Cluster.Registry().Pull + "/" + local, nil
 }

@@ -13,7 +13,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/moby/moby/client"
@@ -21,18 +20,11 @@ import (
 	"github.com/swarmlab/swarmlab/lab/engine"
 	"github.com/swarmlab/swarmlab/lab/images"
 	"github.com/swarmlab/swarmlab/lab/provider"
+	"github.com/swarmlab/swarmlab/lab/provider/common"
 	"github.com/swarmlab/swarmlab/lab/provider/docker"
 	sshprovider "github.com/swarmlab/swarmlab/lab/provider/ssh"
 	"github.com/swarmlab/swarmlab/lab/swarm"
 	"github.com/swarmlab/swarmlab/lab/topology"
-)
-
-// Swarm labels the lab stores on the swarm itself, readable by anyone who
-// can reach a manager.
-const (
-	SwarmLabelLab     = "io.swarmlab.lab"
-	SwarmLabelRun     = "io.swarmlab.run"
-	SwarmLabelIngress = "io.swarmlab.ingress"
 )
 
 // Ingress modes.
@@ -72,15 +64,14 @@ type Lab struct {
 	Name     string
 	RunID    string             // the bring-up that made it
 	Topology *topology.Topology // nil for a lab opened by name
-	Cluster  *provider.Cluster
+	// Cluster is the provider's handle on the lab's machines; nil until
+	// Up has made them.
+	Cluster  provider.Cluster
 	Provider provider.Provider
 	Host     client.APIClient
 	Info     Info
 	// BringUp is how long Up took, step by step.
 	BringUp Timings
-
-	mu      sync.Mutex
-	clients map[string]*client.Client
 }
 
 // Timings records how long each step took.
@@ -222,14 +213,14 @@ func Open(ctx context.Context, name string) (*Lab, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := p.Get(ctx, name)
+	c, err := p.Open(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	l := &Lab{Name: name, RunID: c.RunID, Cluster: c, Provider: p, Host: host}
+	l := &Lab{Name: name, RunID: c.RunID(), Cluster: c, Provider: p, Host: host}
 	if mgr, _, err := l.Manager(ctx); err == nil {
 		if sw, err := mgr.SwarmInspect(ctx, client.SwarmInspectOptions{}); err == nil {
-			l.Info.Ingress = sw.Swarm.Spec.Labels[SwarmLabelIngress]
+			l.Info.Ingress = sw.Swarm.Spec.Labels[common.LabelIngress]
 		}
 	}
 	return l, nil
@@ -298,55 +289,47 @@ func DownAll(ctx context.Context) ([]string, error) {
 
 // Down removes the lab.
 func (l *Lab) Down(ctx context.Context) error {
-	l.closeClients()
-	if err := l.Provider.Delete(ctx, l.Name); err != nil {
+	err := l.Provider.Delete(ctx, l.Name)
+	l.closeCluster()
+	if err != nil {
 		return err // keep the record: it is how down finds the lab again
 	}
 	return removeState(l.Name)
 }
 
-// Refresh re-reads the lab's nodes from its provider.
+// Refresh re-reads the state of the lab's nodes from its provider.
 func (l *Lab) Refresh(ctx context.Context) error {
-	c, err := l.Provider.Get(ctx, l.Name)
-	if err != nil {
-		return err
-	}
-	l.Cluster = c
-	return nil
+	return l.Cluster.Refresh(ctx)
 }
 
-// Client returns a client for the named node's engine.
+// Node returns the handle on the named node.
+func (l *Lab) Node(name string) (provider.Node, error) {
+	return provider.Find(l.Cluster, name)
+}
+
+// Client returns a client for the named node's engine; the lab's cluster
+// keeps it until the lab is closed or removed.
 func (l *Lab) Client(node string) (*client.Client, error) {
-	n, err := l.Cluster.Node(node)
+	n, err := l.Node(node)
 	if err != nil {
 		return nil, err
 	}
-	if ec, ok := l.Provider.(provider.EngineClienter); ok {
-		return ec.EngineClient(n.Name) // the provider keeps it
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if c, ok := l.clients[n.Engine]; ok {
-		return c, nil
-	}
-	c, err := engine.Connect(n.Engine)
-	if err != nil {
-		return nil, err
-	}
-	if l.clients == nil {
-		l.clients = map[string]*client.Client{}
-	}
-	l.clients[n.Engine] = c
-	return c, nil
+	return n.Engine(context.Background())
 }
 
-func (l *Lab) closeClients() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, c := range l.clients {
-		c.Close()
+// Close releases the clients and tunnels the lab holds; the lab itself
+// stays up.
+func (l *Lab) Close() error {
+	if l.Cluster == nil {
+		return nil
 	}
-	l.clients = nil
+	return l.Cluster.Close()
+}
+
+func (l *Lab) closeCluster() {
+	if l.Cluster != nil {
+		l.Cluster.Close()
+	}
 }
 
 // Manager returns a client for a manager that can answer for the swarm,
@@ -355,11 +338,11 @@ func (l *Lab) Manager(ctx context.Context) (*client.Client, string, error) {
 	var errs []string
 	var fallback *client.Client
 	var fallbackName string
-	for _, n := range l.Cluster.Nodes {
-		if n.Role != topology.RoleManager || !n.Running() {
+	for _, n := range l.Cluster.Nodes() {
+		if n.Role() != topology.RoleManager || !n.State().Running() {
 			continue
 		}
-		c, err := l.Client(n.Name)
+		c, err := n.Engine(ctx)
 		if err != nil {
 			return nil, "", err
 		}
@@ -367,16 +350,16 @@ func (l *Lab) Manager(ctx context.Context) (*client.Client, string, error) {
 		nodes, err := c.NodeList(cctx, client.NodeListOptions{})
 		cancel()
 		if err != nil {
-			errs = append(errs, fmt.Sprintf("%s: %v", n.Name, err))
+			errs = append(errs, fmt.Sprintf("%s: %v", n.Name(), err))
 			continue
 		}
 		for _, sn := range nodes.Items {
-			if sn.Description.Hostname == n.Name && sn.ManagerStatus != nil && sn.ManagerStatus.Leader {
-				return c, n.Name, nil
+			if sn.Description.Hostname == n.Name() && sn.ManagerStatus != nil && sn.ManagerStatus.Leader {
+				return c, n.Name(), nil
 			}
 		}
 		if fallback == nil {
-			fallback, fallbackName = c, n.Name
+			fallback, fallbackName = c, n.Name()
 		}
 	}
 	if fallback != nil {
@@ -390,7 +373,11 @@ func (l *Lab) Manager(ctx context.Context) (*client.Client, string, error) {
 
 // Do applies a fault or repair to a node.
 func (l *Lab) Do(ctx context.Context, node string, a provider.Action) error {
-	if err := l.Provider.Do(ctx, l.Name, node, a); err != nil {
+	n, err := l.Node(node)
+	if err != nil {
+		return err
+	}
+	if err := n.Apply(ctx, a); err != nil {
 		return err
 	}
 	return l.Refresh(ctx)
@@ -403,16 +390,16 @@ func (l *Lab) Members() ([]swarm.Member, error) {
 	}
 	var ms []swarm.Member
 	for _, tn := range l.Topology.Nodes {
-		n, err := l.Cluster.Node(tn.Name)
+		n, err := l.Node(tn.Name)
 		if err != nil {
 			return nil, err
 		}
-		c, err := l.Client(n.Name)
+		c, err := n.Engine(context.Background())
 		if err != nil {
 			return nil, err
 		}
 		ms = append(ms, swarm.Member{
-			Name: n.Name, Role: n.Role, Addr: n.Addr, Labels: tn.Labels,
+			Name: n.Name(), Role: n.Role(), Addr: n.Addr(), Labels: tn.Labels,
 			Availability: tn.Availability, Client: c,
 		})
 	}
@@ -430,9 +417,9 @@ func (l *Lab) Status(ctx context.Context) (*swarm.Status, error) {
 
 // DockerHost is the DOCKER_HOST value that drives the lab's first manager.
 func (l *Lab) DockerHost() string {
-	for _, n := range l.Cluster.Nodes {
-		if n.Role == topology.RoleManager {
-			return n.Engine
+	for _, n := range l.Cluster.Nodes() {
+		if n.Role() == topology.RoleManager {
+			return n.DockerHost()
 		}
 	}
 	return ""

@@ -19,7 +19,7 @@ import (
 	"github.com/swarmlab/swarmlab/lab"
 	"github.com/swarmlab/swarmlab/lab/labtest"
 	"github.com/swarmlab/swarmlab/lab/provider"
-	"github.com/swarmlab/swarmlab/lab/provider/docker"
+	"github.com/swarmlab/swarmlab/lab/provider/common"
 	"github.com/swarmlab/swarmlab/lab/registry"
 	labswarm "github.com/swarmlab/swarmlab/lab/swarm"
 	"github.com/swarmlab/swarmlab/lab/topology"
@@ -133,8 +133,8 @@ func assertSwarm(t *testing.T, l *lab.Lab) {
 	if leaders != 1 {
 		t.Errorf("%d leaders, want 1", leaders)
 	}
-	if st.Labels[lab.SwarmLabelIngress] != l.Info.Ingress || l.Info.Ingress == "" {
-		t.Errorf("swarm ingress label %q, preflight said %q", st.Labels[lab.SwarmLabelIngress], l.Info.Ingress)
+	if st.Labels[common.LabelIngress] != l.Info.Ingress || l.Info.Ingress == "" {
+		t.Errorf("swarm ingress label %q, preflight said %q", st.Labels[common.LabelIngress], l.Info.Ingress)
 	}
 }
 
@@ -143,16 +143,16 @@ func assertSwarm(t *testing.T, l *lab.Lab) {
 func assertLoopbackOnly(t *testing.T, l *lab.Lab) {
 	t.Helper()
 	ctx := context.Background()
-	cs, err := l.Host.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: make(client.Filters).Add("label", docker.LabelLab+"="+l.Name)})
+	cs, err := l.Host.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: make(client.Filters).Add("label", common.LabelLab+"="+l.Name)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cs.Items) != len(l.Cluster.Nodes)+1 {
-		t.Errorf("%d labelled containers, want %d nodes + the registry", len(cs.Items), len(l.Cluster.Nodes))
+	if len(cs.Items) != len(l.Cluster.Nodes())+1 {
+		t.Errorf("%d labelled containers, want %d nodes + the registry", len(cs.Items), len(l.Cluster.Nodes()))
 	}
 	for _, c := range cs.Items {
-		if c.Labels[docker.LabelRun] != l.RunID {
-			t.Errorf("container %s: run label %q, want %q", c.Names[0], c.Labels[docker.LabelRun], l.RunID)
+		if c.Labels[common.LabelRun] != l.RunID {
+			t.Errorf("container %s: run label %q, want %q", c.Names[0], c.Labels[common.LabelRun], l.RunID)
 		}
 		for _, p := range c.Ports {
 			if p.PublicPort != 0 && p.IP.String() != "127.0.0.1" {
@@ -206,8 +206,15 @@ func TestUpDeploysStacks(t *testing.T) {
 	// Host-mode ports answer on the nodes that run a task (the workers);
 	// echo is the image the lab built from Go source, tagged "test".
 	for _, name := range []string{"w1", "w2"} {
-		n, _ := l.Cluster.Node(name)
-		for _, url := range []string{"http://" + n.Addr + ":8080/", "http://" + n.Addr + ":8081/"} {
+		var urls []string
+		for _, port := range []uint16{8080, 8081} {
+			addr, err := l.Cluster.PublishedAddr(name, port)
+			if err != nil {
+				t.Fatal(err)
+			}
+			urls = append(urls, "http://"+addr+"/")
+		}
+		for _, url := range urls {
 			body := httpOK(t, url)
 			if strings.HasSuffix(url, ":8081/") && !strings.Contains(body, `"version":"test"`) {
 				t.Errorf("%s answered %q, want the echo app built by the lab", url, body)
@@ -268,8 +275,8 @@ func TestTwoLabsSideBySide(t *testing.T) {
 	b := upLab(t, "swarm-3", "it-side-b")
 	assertTopology(t, a)
 	assertTopology(t, b)
-	if a.Cluster.Nodes[0].Addr == b.Cluster.Nodes[0].Addr {
-		t.Errorf("both labs use address %s", a.Cluster.Nodes[0].Addr)
+	if a.Cluster.Nodes()[0].Addr() == b.Cluster.Nodes()[0].Addr() {
+		t.Errorf("both labs use address %s", a.Cluster.Nodes()[0].Addr())
 	}
 }
 
@@ -304,15 +311,15 @@ func testRegistryServices(t *testing.T, l *lab.Lab) {
 		t.Fatal(err)
 	}
 	for _, c := range []struct{ img, repo string }{
-		{l.Cluster.Registry.Pull + "/" + only, "lab/only-here"},
+		{l.Cluster.Registry().Pull + "/" + only, "lab/only-here"},
 		{"nginx", registry.Name("nginx")},
 	} {
 		img := c.img
 		// The log before the pull: what follows is this pull's doing.
 		before := registryLog(t, l)
-		for _, n := range l.Cluster.Nodes {
-			if err := pulledFromLabRegistry(before, c.repo, n.Addr); err == nil {
-				t.Fatalf("registry served %s to node %s before its service existed: the log cannot tell this pull apart", c.repo, n.Name)
+		for _, n := range l.Cluster.Nodes() {
+			if err := pulledFromLabRegistry(before, c.repo, n.Addr()); err == nil {
+				t.Fatalf("registry served %s to node %s before its service existed: the log cannot tell this pull apart", c.repo, n.Name())
 			}
 		}
 		name := strings.NewReplacer("/", "-", ":", "-", ".", "-").Replace(img)
@@ -324,7 +331,7 @@ func testRegistryServices(t *testing.T, l *lab.Lab) {
 		if err != nil {
 			t.Fatalf("creating service from %s: %v", img, err)
 		}
-		_, err = wait.For(ctx, fmt.Sprintf("service %s (%s) running on all %d nodes", name, img, len(l.Cluster.Nodes)), 2*time.Minute, time.Second,
+		_, err = wait.For(ctx, fmt.Sprintf("service %s (%s) running on all %d nodes", name, img, len(l.Cluster.Nodes())), 2*time.Minute, time.Second,
 			func(ctx context.Context) wait.Result {
 				tasks, err := mgr.TaskList(ctx, client.TaskListOptions{Filters: make(client.Filters).Add("service", created.ID)})
 				if err != nil {
@@ -338,20 +345,20 @@ func testRegistryServices(t *testing.T, l *lab.Lab) {
 						running[task.NodeID] = true
 					}
 				}
-				if len(running) == len(l.Cluster.Nodes) {
+				if len(running) == len(l.Cluster.Nodes()) {
 					return wait.Done("running everywhere")
 				}
-				return wait.Continue("%d/%d nodes running: %s", len(running), len(l.Cluster.Nodes), strings.Join(states, ", "))
+				return wait.Continue("%d/%d nodes running: %s", len(running), len(l.Cluster.Nodes()), strings.Join(states, ", "))
 			})
 		if err != nil {
 			t.Error(err)
 		}
 		after := registryLog(t, l)[len(before):]
-		for _, n := range l.Cluster.Nodes {
-			if err := pulledFromLabRegistry(after, c.repo, n.Addr); err != nil {
-				t.Errorf("service %s: node %s (%s): %v", name, n.Name, n.Addr, err)
+		for _, n := range l.Cluster.Nodes() {
+			if err := pulledFromLabRegistry(after, c.repo, n.Addr()); err != nil {
+				t.Errorf("service %s: node %s (%s): %v", name, n.Name(), n.Addr(), err)
 			} else {
-				t.Logf("node %s pulled %s from the lab registry: %s", n.Name, img, servedTo(after, c.repo, n.Addr))
+				t.Logf("node %s pulled %s from the lab registry: %s", n.Name(), img, servedTo(after, c.repo, n.Addr()))
 			}
 		}
 		mgr.ServiceRemove(ctx, created.ID, client.ServiceRemoveOptions{})
@@ -361,9 +368,9 @@ func testRegistryServices(t *testing.T, l *lab.Lab) {
 	// node's mirror answers 404, which the log records against the node's
 	// address, and the check above rejects it: a pull that went past the
 	// mirror cannot pass for one the lab registry served.
-	n := l.Cluster.Nodes[len(l.Cluster.Nodes)-1]
+	n := l.Cluster.Nodes()[len(l.Cluster.Nodes())-1]
 	const absent = "swarmlab-absent/not-pushed:v1"
-	nc, err := l.Client(n.Name)
+	nc, err := l.Client(n.Name())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -373,22 +380,22 @@ func testRegistryServices(t *testing.T, l *lab.Lab) {
 	if resp, err := nc.ImagePull(pctx, absent, client.ImagePullOptions{}); err == nil {
 		err = resp.Wait(pctx)
 		if err == nil {
-			t.Errorf("node %s pulled %s, which nobody pushed", n.Name, absent)
+			t.Errorf("node %s pulled %s, which nobody pushed", n.Name(), absent)
 		}
 	}
 	after := registryLog(t, l)[len(before):]
 	repo := registry.Name("swarmlab-absent/not-pushed")
-	if err := pulledFromLabRegistry(after, repo, n.Addr); err == nil {
+	if err := pulledFromLabRegistry(after, repo, n.Addr()); err == nil {
 		t.Errorf("the check accepts a pull of %s, which the lab registry does not hold", absent)
 	}
 	missed := false
 	for _, r := range after {
-		missed = missed || (r.Remote == n.Addr && r.ManifestGet(repo) && r.Status == http.StatusNotFound)
+		missed = missed || (r.Remote == n.Addr() && r.ManifestGet(repo) && r.Status == http.StatusNotFound)
 	}
 	if !missed {
-		t.Errorf("the registry log records no 404 for node %s's pull of %s; it recorded %v", n.Name, absent, after)
+		t.Errorf("the registry log records no 404 for node %s's pull of %s; it recorded %v", n.Name(), absent, after)
 	} else {
-		t.Logf("control: node %s's pull of %s missed the lab registry: %s", n.Name, absent, servedTo(after, repo, n.Addr))
+		t.Logf("control: node %s's pull of %s missed the lab registry: %s", n.Name(), absent, servedTo(after, repo, n.Addr()))
 	}
 }
 
@@ -397,7 +404,7 @@ func testRegistryServices(t *testing.T, l *lab.Lab) {
 func registryLog(t *testing.T, l *lab.Lab) []registry.Request {
 	t.Helper()
 	ctx := context.Background()
-	f := make(client.Filters).Add("label", docker.LabelLab+"="+l.Name).Add("label", docker.LabelComponent+"=registry")
+	f := make(client.Filters).Add("label", common.LabelLab+"="+l.Name).Add("label", common.LabelComponent+"="+common.ComponentRegistry)
 	cs, err := l.Host.ContainerList(ctx, client.ContainerListOptions{Filters: f})
 	if err != nil {
 		t.Fatal(err)
@@ -495,8 +502,8 @@ func testPartitionHeal(t *testing.T, l *lab.Lab, node string) {
 	if err := l.Do(ctx, node, provider.Partition); err != nil {
 		t.Fatal(err)
 	}
-	n, _ := l.Cluster.Node(node)
-	if !n.Partitioned {
+	n, _ := l.Node(node)
+	if !n.Partitioned() {
 		t.Errorf("provider does not report %s as partitioned", node)
 	}
 	t.Logf("%s Down %s after partition", node, nodeState(t, l, node, swarm.NodeStateDown))

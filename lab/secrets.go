@@ -101,9 +101,9 @@ func (l *Lab) selfSignedPEM() ([]byte, error) {
 		DNSNames:              []string{"localhost"},
 		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
 	}
-	for _, n := range l.Cluster.Nodes {
-		tmpl.DNSNames = append(tmpl.DNSNames, n.Name)
-		if ip := net.ParseIP(n.Addr); ip != nil {
+	for _, n := range l.Cluster.Nodes() {
+		tmpl.DNSNames = append(tmpl.DNSNames, n.Name())
+		if ip := net.ParseIP(n.Addr()); ip != nil {
 			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
 		}
 	}

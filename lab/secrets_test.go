@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/swarmlab/swarmlab/lab/provider"
+	"github.com/swarmlab/swarmlab/lab/provider/fake"
 )
 
 func TestGenerateStackSecretsOnceAndValid(t *testing.T) {
@@ -16,7 +16,9 @@ func TestGenerateStackSecretsOnceAndValid(t *testing.T) {
 	t.Setenv("HOME", t.TempDir())
 	stackFile := filepath.Join(t.TempDir(), "stack.yml")
 	os.WriteFile(stackFile, []byte("services: {}\nx-swarmlab:\n  secrets:\n    pg: {generate: password}\n    edge: {generate: tls}\n"), 0o644)
-	l := &Lab{Name: "unit", Cluster: &provider.Cluster{Nodes: []provider.Node{{Name: "interlock", Addr: "10.99.0.11"}}}}
+	c := fake.NewCluster("unit", "r1")
+	c.Add("interlock", "manager", "10.99.0.11")
+	l := &Lab{Name: "unit", Cluster: c}
 
 	env, err := l.GenerateStackSecrets(context.Background(), stackFile)
 	if err != nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/swarmlab/swarmlab/lab/images"
 	"github.com/swarmlab/swarmlab/lab/labtest"
 	"github.com/swarmlab/swarmlab/lab/provider"
+	"github.com/swarmlab/swarmlab/lab/provider/common"
 	sshprovider "github.com/swarmlab/swarmlab/lab/provider/ssh"
 	"github.com/swarmlab/swarmlab/lab/provider/ssh/sshhosts"
 	"github.com/swarmlab/swarmlab/lab/topology"
@@ -75,13 +76,17 @@ func TestSSHLab(t *testing.T) {
 
 	t.Run("swarm formed over SSH", func(t *testing.T) {
 		assertSwarm(t, l)
-		for _, n := range l.Cluster.Nodes {
-			if !strings.HasPrefix(n.Engine, "ssh://root@"+hosts.Addrs[n.Name]) {
-				t.Errorf("node %s engine %q, want ssh://root@%s:22", n.Name, n.Engine, hosts.Addrs[n.Name])
+		for _, n := range l.Cluster.Nodes() {
+			if !strings.HasPrefix(n.DockerHost(), "ssh://root@"+hosts.Addrs[n.Name()]) {
+				t.Errorf("node %s engine %q, want ssh://root@%s:22", n.Name(), n.DockerHost(), hosts.Addrs[n.Name()])
 			}
 		}
 		// The hosts' engines listen on no TCP port: only SSH reaches them.
-		out, err := l.Provider.Exec(ctx, name, "w1", "sh", "-c", "cat /proc/net/tcp /proc/net/tcp6 | awk '$4 == \"0A\" {print $2}'")
+		w1, err := l.Node("w1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := w1.Exec(ctx, "sh", "-c", "cat /proc/net/tcp /proc/net/tcp6 | awk '$4 == \"0A\" {print $2}'")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -104,8 +109,8 @@ func TestSSHLab(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if o.Provider.Name() != topology.ProviderSSH || len(o.Cluster.Nodes) != 3 || o.RunID != l.RunID {
-			t.Errorf("reopened: provider %s, %d nodes, run %s; want ssh, 3, %s", o.Provider.Name(), len(o.Cluster.Nodes), o.RunID, l.RunID)
+		if o.Provider.Name() != topology.ProviderSSH || len(o.Cluster.Nodes()) != 3 || o.RunID != l.RunID {
+			t.Errorf("reopened: provider %s, %d nodes, run %s; want ssh, 3, %s", o.Provider.Name(), len(o.Cluster.Nodes()), o.RunID, l.RunID)
 		}
 		st, err := o.Status(ctx)
 		if err != nil {
@@ -147,9 +152,9 @@ func TestSSHLab(t *testing.T) {
 		if err := l.Do(ctx, "w2", provider.Kill); err != nil {
 			t.Fatal(err)
 		}
-		n, _ := l.Cluster.Node("w2")
-		if n.Running() {
-			t.Errorf("w2 state %q after kill, want not running", n.State)
+		n, _ := l.Node("w2")
+		if n.State().Running() {
+			t.Errorf("w2 state %q after kill, want not running", n.State())
 		}
 		waitNodeState(ctx, t, l, "w2", swarm.NodeStateDown)
 		if err := l.Do(ctx, "w2", provider.Start); err != nil {
@@ -163,23 +168,22 @@ func TestSSHLab(t *testing.T) {
 		if err := l.Do(ctx, "w1", provider.Partition); err != nil {
 			t.Fatal(err)
 		}
-		n, _ := l.Cluster.Node("w1")
-		if !n.Partitioned || !n.Running() {
-			t.Errorf("w1 after partition: state %q partitioned %v, want running and partitioned", n.State, n.Partitioned)
+		n, _ := l.Node("w1")
+		if !n.Partitioned() || !n.State().Running() {
+			t.Errorf("w1 after partition: state %q partitioned %v, want running and partitioned", n.State(), n.Partitioned())
 		}
 		waitNodeState(ctx, t, l, "w1", swarm.NodeStateDown)
-		rules, err := l.Provider.Exec(ctx, name, "w1", "iptables", "-S", sshprovider.PartitionChain)
+		rules, err := n.Exec(ctx, "iptables", "-S", common.PartitionChain)
 		if err != nil || !strings.Contains(rules, "--dports 2377,7946") || !strings.Contains(rules, "--dports 7946,4789") {
 			t.Errorf("w1's partition rules: %v\n%s", err, rules)
 		}
 		if err := l.Do(ctx, "w1", provider.Heal); err != nil {
 			t.Fatal(err)
 		}
-		n, _ = l.Cluster.Node("w1")
-		if n.Partitioned {
+		if n.Partitioned() {
 			t.Error("w1 still partitioned after heal")
 		}
-		if out, err := l.Provider.Exec(ctx, name, "w1", "sh", "-c", "iptables -S | grep -ci swarmlab-partition || true"); err != nil || strings.TrimSpace(out) != "0" {
+		if out, err := n.Exec(ctx, "sh", "-c", "iptables -S | grep -ci swarmlab-partition || true"); err != nil || strings.TrimSpace(out) != "0" {
 			t.Errorf("w1 keeps partition rules after heal: %q %v", out, err)
 		}
 		waitNodeState(ctx, t, l, "w1", swarm.NodeStateReady)
@@ -207,10 +211,14 @@ func TestSSHLab(t *testing.T) {
 		}
 		downed = true
 		// A fresh provider: l's connections are closed by down.
-		p := sshprovider.New(topo, host, images.Registry().Ref())
-		defer p.Close()
-		for _, n := range topo.Nodes {
-			c, err := p.EngineClient(n.Name)
+		fresh, err := sshprovider.New(topo, host, images.Registry().Ref()).Open(ctx, topo.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer fresh.Close()
+		for _, fn := range fresh.Nodes() {
+			n := topo.Nodes[slices.IndexFunc(topo.Nodes, func(tn topology.Node) bool { return tn.Name == fn.Name() })]
+			c, err := fn.Engine(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}

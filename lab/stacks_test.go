@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/swarmlab/swarmlab/lab/provider"
+	"github.com/swarmlab/swarmlab/lab/provider/fake"
 )
 
 // What a stack file is read with: the lab's variables, its built images
@@ -31,7 +32,9 @@ x-swarmlab:
   secrets:
     pg: {generate: password}
 `), 0o644)
-	l := &Lab{Name: "unit", Info: Info{Ingress: EdgeProxy}, Cluster: &provider.Cluster{Registry: provider.Registry{Pull: "registry:5000"}}}
+	c := fake.NewCluster("unit", "run1")
+	c.Reg = provider.Registry{Pull: "registry:5000"}
+	l := &Lab{Name: "unit", Info: Info{Ingress: EdgeProxy}, Cluster: c}
 	defer removeState("unit")
 	imgs := []*stackImage{{name: "web", local: "swarmlab/web:abc123"}}
 

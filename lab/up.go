@@ -16,6 +16,7 @@ import (
 	"github.com/swarmlab/swarmlab/lab/engine"
 	"github.com/swarmlab/swarmlab/lab/images"
 	"github.com/swarmlab/swarmlab/lab/provider"
+	"github.com/swarmlab/swarmlab/lab/provider/common"
 	"github.com/swarmlab/swarmlab/lab/registry"
 	"github.com/swarmlab/swarmlab/lab/stack"
 	"github.com/swarmlab/swarmlab/lab/swarm"
@@ -60,8 +61,8 @@ func Up(ctx context.Context, t *topology.Topology, opts Options) (l *Lab, err er
 
 	removeOnFailure := func() {
 		afterFailure(ctx, opts.KeepOnFailure, out, l.Name, func(cctx context.Context) error {
-			l.closeClients()
 			derr := p.DeleteRun(cctx, l.Name, l.RunID)
+			l.closeCluster()
 			if l.Cluster != nil || recorded { // the name was ours: so is its state
 				derr = errors.Join(derr, removeState(l.Name))
 			}
@@ -122,7 +123,9 @@ func Up(ctx context.Context, t *topology.Topology, opts Options) (l *Lab, err er
 		{"Checking images", func(ctx context.Context) error { return checkImages(ctx, host) }},
 		{fmt.Sprintf("Starting %d nodes and the registry", len(t.Nodes)), func(ctx context.Context) error {
 			c, err := p.Create(ctx, t, provider.CreateOptions{RunID: l.RunID})
-			l.Cluster = c
+			if c != nil {
+				l.Cluster = c
+			}
 			if err == nil {
 				close(registryUp)
 			}
@@ -452,25 +455,26 @@ func (l *Lab) preflight(ctx context.Context) error {
 	}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	errs := make([]error, len(l.Cluster.Nodes))
-	for i, n := range l.Cluster.Nodes {
+	nodes := l.Cluster.Nodes()
+	errs := make([]error, len(nodes))
+	for i, n := range nodes {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c, err := l.Client(n.Name)
+			c, err := n.Engine(ctx)
 			if err != nil {
 				errs[i] = err
 				return
 			}
 			v, err := engine.Ping(ctx, c)
 			if err != nil {
-				errs[i] = fmt.Errorf("node %s: engine at %s: %w", n.Name, n.Engine, err)
+				errs[i] = fmt.Errorf("node %s: engine at %s: %w", n.Name(), n.DockerHost(), err)
 				return
 			}
 			ni, err := c.Info(ctx, client.InfoOptions{})
 			mu.Lock()
 			defer mu.Unlock()
-			info.NodeAPI[n.Name] = v
+			info.NodeAPI[n.Name()] = v
 			if err == nil {
 				info.NodeCgroup = ni.Info.CgroupVersion
 			}
@@ -493,8 +497,9 @@ func (l *Lab) detectIngress(ctx context.Context) (mode, why string) {
 	case RoutingMesh, EdgeProxy:
 		return v, "set by SWARMLAB_INGRESS"
 	}
-	node := l.Cluster.Nodes[0].Name
-	if _, err := l.Provider.Exec(ctx, l.Name, node, "sh", "-c", "test -e /proc/net/ip_vs || { modprobe ip_vs 2>/dev/null; test -e /proc/net/ip_vs; }"); err != nil {
+	first := l.Cluster.Nodes()[0]
+	node := first.Name()
+	if _, err := first.Exec(ctx, "sh", "-c", "test -e /proc/net/ip_vs || { modprobe ip_vs 2>/dev/null; test -e /proc/net/ip_vs; }"); err != nil {
 		return EdgeProxy, "the kernel has no IPVS (no /proc/net/ip_vs on node " + node + "), so the routing mesh cannot route"
 	}
 	return RoutingMesh, "IPVS is available (/proc/net/ip_vs on node " + node + ")"
@@ -503,7 +508,7 @@ func (l *Lab) detectIngress(ctx context.Context) (mode, why string) {
 // pushStandardImages puts redis, postgres, haproxy and nginx in the lab
 // registry under their public names, so that "image: redis" resolves offline.
 func (l *Lab) pushStandardImages(ctx context.Context) error {
-	if !l.Cluster.Registry.Mirror {
+	if !l.Cluster.Registry().Mirror {
 		return nil // the nodes pull docker.io names themselves
 	}
 	std := images.Standard()
@@ -545,7 +550,8 @@ func (l *Lab) formSwarm(ctx context.Context) error {
 	}
 	opts := swarm.Options{
 		Heartbeat: l.Topology.Swarm.DispatcherHeartbeat.Duration,
-		Labels:    map[string]string{SwarmLabelLab: l.Name, SwarmLabelRun: l.RunID, SwarmLabelIngress: l.Info.Ingress},
+		// On the swarm itself, readable by anyone who can reach a manager.
+		Labels: map[string]string{common.LabelLab: l.Name, common.LabelRun: l.RunID, common.LabelIngress: l.Info.Ingress},
 	}
 	if err := swarm.Form(ctx, ms, opts); err != nil {
 		return err
@@ -563,7 +569,7 @@ func (l *Lab) StackEnv() map[string]string {
 		mode = "ingress"
 	}
 	return map[string]string{
-		"SWARMLAB_REGISTRY":     l.Cluster.Registry.Pull,
+		"SWARMLAB_REGISTRY":     l.Cluster.Registry().Pull,
 		"SWARMLAB_INGRESS":      l.Info.Ingress,
 		"SWARMLAB_PUBLISH_MODE": mode,
 		"SWARMLAB_LAB":          l.Name,

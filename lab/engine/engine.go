@@ -11,6 +11,8 @@ import (
 
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/client"
+
+	"github.com/swarmlab/swarmlab/lab/provider/common"
 )
 
 // Connect returns a client for the engine at host (for example
@@ -44,11 +46,7 @@ func Ping(ctx context.Context, c client.APIClient) (string, error) {
 }
 
 // ExecResult is the outcome of a command run in a container.
-type ExecResult struct {
-	ExitCode int
-	Stdout   string
-	Stderr   string
-}
+type ExecResult = common.ExecResult
 
 // Exec runs cmd in container and waits for it to finish.
 func Exec(ctx context.Context, c client.APIClient, container string, cmd ...string) (ExecResult, error) {
@@ -72,16 +70,4 @@ func Exec(ctx context.Context, c client.APIClient, container string, cmd ...stri
 		return ExecResult{}, fmt.Errorf("exec %q in %s: %w", strings.Join(cmd, " "), container, err)
 	}
 	return ExecResult{ExitCode: ins.ExitCode, Stdout: out.String(), Stderr: errb.String()}, nil
-}
-
-// MustSucceed turns a non-zero exit into an error quoting stderr.
-func (r ExecResult) MustSucceed(what string) error {
-	if r.ExitCode == 0 {
-		return nil
-	}
-	msg := strings.TrimSpace(r.Stderr)
-	if msg == "" {
-		msg = strings.TrimSpace(r.Stdout)
-	}
-	return fmt.Errorf("%s: exit code %d: %s", what, r.ExitCode, msg)
 }

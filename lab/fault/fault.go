@@ -26,7 +26,11 @@ func KillTask(ctx context.Context, l *lab.Lab, mgr client.APIClient, task swarm.
 		return "", fmt.Errorf("finding the node of task %s: %w", task.ID, err)
 	}
 	node := n.Node.Description.Hostname
-	if _, err := l.Provider.Exec(ctx, l.Name, node, "docker", "kill", "--signal", "KILL", cs.ContainerID); err != nil {
+	ln, err := l.Node(node)
+	if err != nil {
+		return node, err
+	}
+	if _, err := ln.Exec(ctx, "docker", "kill", "--signal", "KILL", cs.ContainerID); err != nil {
 		return node, fmt.Errorf("killing container %.12s of task %s on node %s: %w", cs.ContainerID, task.ID, node, err)
 	}
 	return node, nil

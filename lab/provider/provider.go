@@ -1,7 +1,9 @@
 // Package provider defines where a lab's nodes come from. A provider turns a
-// topology into reachable Docker engines (containers on this machine now;
-// remote hosts later). Swarm formation, deployment, faults and specs only ever
-// see the engines a provider hands back — never how they were made.
+// topology into a Cluster: handles on its nodes, each with a reachable Docker
+// engine (containers on this machine, or hosts over SSH). How this machine
+// reaches an engine, the registry, or a port a node publishes is the
+// provider's to say. Swarm formation, deployment, faults and specs only ever
+// see the handles a provider hands back — never how they were made.
 package provider
 
 import (
@@ -15,32 +17,80 @@ import (
 	"github.com/swarmlab/swarmlab/lab/topology"
 )
 
-// Node is one machine of a lab, as its provider sees it.
-type Node struct {
-	Name string
-	Role string // topology.RoleManager or topology.RoleWorker
-	// Engine is the address the host uses to reach the node's Docker
-	// engine, e.g. "tcp://127.0.0.1:32771".
-	Engine string
+// State is a machine's state as its provider sees it. Its values are the
+// words the CLI prints ("running", "paused"...).
+type State string
+
+// States. A docker node is in one of its container's states; an ssh node
+// is Running, Stopped (its host answers, its engine does not) or
+// Unreachable (its host does not answer).
+const (
+	Created     State = "created"
+	Running     State = "running"
+	Paused      State = "paused"
+	Restarting  State = "restarting"
+	Removing    State = "removing"
+	Exited      State = "exited"
+	Dead        State = "dead"
+	Stopped     State = "stopped"
+	Unreachable State = "unreachable"
+)
+
+// Running reports whether the machine is up (its engine may still be starting).
+func (s State) Running() bool { return s == Running }
+
+// Node is a handle on one machine of a lab. Name, Role, Addr and
+// DockerHost do not change; State and Partitioned are as of the cluster's
+// last read (Open or Refresh: Apply does not read them again, lab.Do does).
+type Node interface {
+	Name() string
+	Role() string // topology.RoleManager or topology.RoleWorker
 	// Addr is the address other nodes reach this node at; swarm advertises it.
-	Addr string
-	// State is the provider's view of the machine: running, paused, exited...
-	State string
+	Addr() string
+	// DockerHost is the DOCKER_HOST value that drives the node's engine
+	// from this machine, for people: "tcp://127.0.0.1:32771",
+	// "ssh://admin@10.0.0.6:22".
+	DockerHost() string
+	State() State
 	// Partitioned is true while the node is cut off from its peers.
+	Partitioned() bool
+	// Engine returns a client for the node's engine; the provider decides
+	// how it is reached (a published port, an SSH tunnel) and keeps the
+	// client until the cluster is closed.
+	Engine(ctx context.Context) (*client.Client, error)
+	// Exec runs a command on the node's machine (not in a swarm task) and
+	// returns its stdout; a non-zero exit is an error quoting stderr.
+	Exec(ctx context.Context, cmd ...string) (string, error)
+	// Logs writes the node's engine log.
+	Logs(ctx context.Context, w io.Writer) error
+	// Apply applies a fault or repair and returns when the machine is in
+	// the new state (for Start: when its engine answers).
+	Apply(ctx context.Context, a Action) error
+}
+
+// NodeInfo is what a Node says about itself at one moment, with the field
+// names `swarmlab status --json` prints.
+type NodeInfo struct {
+	Name string
+	Role string
+	// Engine is the node's DockerHost.
+	Engine      string
+	Addr        string
+	State       State
 	Partitioned bool
 }
 
-// Running reports whether the machine is up (its engine may still be starting).
-func (n Node) Running() bool { return n.State == "running" }
+// Describe reads n's NodeInfo.
+func Describe(n Node) NodeInfo {
+	return NodeInfo{Name: n.Name(), Role: n.Role(), Engine: n.DockerHost(), Addr: n.Addr(), State: n.State(), Partitioned: n.Partitioned()}
+}
 
-// Registry is the lab's image registry.
+// Registry is where the lab's images go, as the provider reaches it.
 type Registry struct {
-	// Push is the host-side "host:port" the host engine pushes to.
-	Push string
-	// PushAll, when set, lists every host-side "host:port" an image must
-	// be pushed to (one registry per node, as in the ssh provider); it
-	// includes Push.
-	PushAll []string
+	// Push lists every host-side "host:port" an image must be pushed to:
+	// one for a lab registry the nodes share (docker), one per node where
+	// each has its own (ssh).
+	Push []string
 	// Pull is the "host:port" nodes pull from.
 	Pull string
 	// Mirror is true when nodes use the registry as their docker.io
@@ -49,27 +99,41 @@ type Registry struct {
 	Mirror bool
 }
 
-// Cluster is a provisioned lab: its nodes and registry.
-type Cluster struct {
-	Name     string
-	RunID    string
-	Topology string // path of the topology file it was made from
-	Nodes    []Node
-	Registry Registry
+// Cluster is a handle on a provisioned lab: its nodes, its registry, and
+// how this machine reaches what the nodes publish. Close releases what the
+// handle holds (clients, tunnels); the lab itself stays.
+type Cluster interface {
+	Name() string
+	// RunID is the bring-up that made the lab.
+	RunID() string
+	// Topology is the path of the topology file the lab was made from.
+	Topology() string
+	// Nodes lists the lab's nodes in topology order.
+	Nodes() []Node
+	// Registry says where images are pushed and pulled.
+	Registry() Registry
+	// PublishedAddr is the "host:port" at which this machine reaches port
+	// as published by the named node (in host mode, or by the routing mesh
+	// on that node).
+	PublishedAddr(node string, port uint16) (string, error)
+	// Refresh reads every node's state again.
+	Refresh(ctx context.Context) error
+	Close() error
 }
 
-// Node returns the named node.
-func (c *Cluster) Node(name string) (Node, error) {
-	for _, n := range c.Nodes {
-		if n.Name == name {
+// Find returns the named node of c.
+func Find(c Cluster, name string) (Node, error) {
+	nodes := c.Nodes()
+	for _, n := range nodes {
+		if n.Name() == name {
 			return n, nil
 		}
 	}
-	names := make([]string, len(c.Nodes))
-	for i, n := range c.Nodes {
-		names[i] = n.Name
+	names := make([]string, len(nodes))
+	for i, n := range nodes {
+		names[i] = n.Name()
 	}
-	return Node{}, fmt.Errorf("lab %s has no node %q (nodes: %v)", c.Name, name, names)
+	return nil, fmt.Errorf("lab %s has no node %q (nodes: %v)", c.Name(), name, names)
 }
 
 // Action is a fault or repair applied to one node.
@@ -106,23 +170,8 @@ type CreateOptions struct {
 	Logf func(format string, args ...any)
 }
 
-// Targets lists every host-side address an image must be pushed to.
-func (r Registry) Targets() []string {
-	if len(r.PushAll) > 0 {
-		return r.PushAll
-	}
-	return []string{r.Push}
-}
-
-// ErrNotSupported is returned by Do for an action the provider cannot apply.
+// ErrNotSupported is returned by Node.Apply for an action the provider cannot apply.
 var ErrNotSupported = errors.New("not supported")
-
-// EngineClienter is implemented by providers whose node engines are not
-// reached by dialing Node.Engine directly (ssh: through an SSH tunnel).
-type EngineClienter interface {
-	// EngineClient returns a client for the named node's engine.
-	EngineClient(node string) (*client.Client, error)
-}
 
 // ErrNotFound is returned when no lab of that name exists.
 var ErrNotFound = errors.New("no such lab")
@@ -135,10 +184,11 @@ type Provider interface {
 	// Name is the provider's topology name ("docker").
 	Name() string
 	// Create provisions every node of t with a running engine, and the
-	// registry. On error, whatever was made is left for Delete.
-	Create(ctx context.Context, t *topology.Topology, opts CreateOptions) (*Cluster, error)
-	// Get describes an existing lab, or returns ErrNotFound.
-	Get(ctx context.Context, name string) (*Cluster, error)
+	// registry, and returns a handle on them. On error, whatever was made
+	// is left for Delete.
+	Create(ctx context.Context, t *topology.Topology, opts CreateOptions) (Cluster, error)
+	// Open returns a handle on an existing lab, or ErrNotFound.
+	Open(ctx context.Context, name string) (Cluster, error)
 	// List names the existing labs.
 	List(ctx context.Context) ([]string, error)
 	// Delete removes everything of the lab. Deleting a lab that does not
@@ -147,11 +197,4 @@ type Provider interface {
 	// DeleteRun removes only what the bring-up run made, so that a failed
 	// bring-up never touches another lab that holds the same name.
 	DeleteRun(ctx context.Context, name, run string) error
-	// Do applies a fault or repair to one node and returns when the
-	// machine is in the new state (for Start: when its engine answers).
-	Do(ctx context.Context, lab, node string, a Action) error
-	// Exec runs a command on the node's machine (not in a swarm task).
-	Exec(ctx context.Context, lab, node string, cmd ...string) (string, error)
-	// Logs writes the node's engine log.
-	Logs(ctx context.Context, lab, node string, w io.Writer) error
 }

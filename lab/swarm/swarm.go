@@ -26,10 +26,10 @@ const (
 	PollInterval    = 250 * time.Millisecond
 )
 
-// Roles.
+// Roles, as the engine names them (and as topologies write them).
 const (
-	Manager = "manager"
-	Worker  = "worker"
+	Manager = string(swarm.NodeRoleManager)
+	Worker  = string(swarm.NodeRoleWorker)
 )
 
 // Member is one engine that is to be, or is, part of the swarm.

@@ -125,7 +125,7 @@ func TestInvoicesStackOnSwarm3(t *testing.T) {
 			t.Fatal(err)
 		}
 		spec := svc.Service.Spec
-		spec.TaskTemplate.ContainerSpec.Image = l.Cluster.Registry.Pull + "/swarmlab/customers-v2:latest"
+		spec.TaskTemplate.ContainerSpec.Image = l.Cluster.Registry().Pull + "/swarmlab/customers-v2:latest"
 		if _, err := mgr.ServiceUpdate(ctx, svc.Service.ID, client.ServiceUpdateOptions{Version: svc.Service.Version, Spec: spec}); err != nil {
 			t.Fatal(err)
 		}

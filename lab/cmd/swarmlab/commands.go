@@ -83,11 +83,11 @@ func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	printNodes(stdout, l.Cluster, st)
 	fmt.Fprintf(stdout, "\nIngress:  %s (%s)\n", l.Info.Ingress, l.Info.IngressWhy)
 	fmt.Fprintf(stdout, "API:      host %s, nodes %s\n", l.Info.HostAPI, apiSummary(l.Info.NodeAPI))
-	if l.Cluster.Registry.Mirror {
-		fmt.Fprintf(stdout, "Registry: %s for nodes (docker.io mirror), %s from this host\n", l.Cluster.Registry.Pull, l.Cluster.Registry.Push)
+	if reg := l.Cluster.Registry(); reg.Mirror {
+		fmt.Fprintf(stdout, "Registry: %s for nodes (docker.io mirror), %s from this host\n", reg.Pull, strings.Join(reg.Push, ", "))
 	} else {
 		fmt.Fprintf(stdout, "Registry: %s on each node, %s from this host (over SSH); docker.io names are pulled by the nodes\n",
-			l.Cluster.Registry.Pull, strings.Join(l.Cluster.Registry.Targets(), ", "))
+			reg.Pull, strings.Join(reg.Push, ", "))
 	}
 	printPublished(ctx, stdout, l)
 	if dir := filepath.Join(lab.StateDir(l.Name), "secrets"); exists(dir) {
@@ -110,11 +110,12 @@ func apiSummary(m map[string]string) string {
 	return strings.Join(vs, ", ")
 }
 
-func printNodes(w io.Writer, c *provider.Cluster, st *swarm.Status) {
+func printNodes(w io.Writer, c provider.Cluster, st *swarm.Status) {
 	byName := st.NodesByName()
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NODE\tROLE\tMACHINE\tSWARM\tAVAILABILITY\tADDRESS\tENGINE\tLABELS")
-	for _, n := range c.Nodes {
+	for _, node := range c.Nodes() {
+		n := provider.Describe(node)
 		s, ok := byName[n.Name]
 		state, avail := "-", "-"
 		if ok {
@@ -125,13 +126,26 @@ func printNodes(w io.Writer, c *provider.Cluster, st *swarm.Status) {
 				state += " (unreachable)"
 			}
 		}
-		machine := n.State
+		machine := string(n.State)
 		if n.Partitioned {
 			machine += ", partitioned"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.Name, n.Role, machine, state, avail, n.Addr, n.Engine, labelString(s.Labels))
 	}
 	tw.Flush()
+}
+
+// machines describes the cluster's nodes for `status --json`.
+func machines(c provider.Cluster) []provider.NodeInfo {
+	nodes := c.Nodes()
+	if len(nodes) == 0 {
+		return nil
+	}
+	out := make([]provider.NodeInfo, len(nodes))
+	for i, n := range nodes {
+		out[i] = provider.Describe(n)
+	}
+	return out
 }
 
 func labelString(m map[string]string) string {
@@ -254,14 +268,14 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	st, swarmErr := l.Status(ctx)
 	if *asJSON {
 		out := struct {
-			Name     string          `json:"name"`
-			Run      string          `json:"run"`
-			Topology string          `json:"topology"`
-			Ingress  string          `json:"ingress,omitempty"`
-			Machines []provider.Node `json:"machines"`
-			Swarm    *swarm.Status   `json:"swarm,omitempty"`
-			Error    string          `json:"error,omitempty"`
-		}{Name: l.Name, Run: l.Cluster.RunID, Topology: l.Cluster.Topology, Ingress: l.Info.Ingress, Machines: l.Cluster.Nodes, Swarm: st}
+			Name     string              `json:"name"`
+			Run      string              `json:"run"`
+			Topology string              `json:"topology"`
+			Ingress  string              `json:"ingress,omitempty"`
+			Machines []provider.NodeInfo `json:"machines"`
+			Swarm    *swarm.Status       `json:"swarm,omitempty"`
+			Error    string              `json:"error,omitempty"`
+		}{Name: l.Name, Run: l.Cluster.RunID(), Topology: l.Cluster.Topology(), Ingress: l.Info.Ingress, Machines: machines(l.Cluster), Swarm: st}
 		if swarmErr != nil {
 			out.Error = swarmErr.Error()
 		}
@@ -272,7 +286,7 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		return swarmErr
 	}
-	fmt.Fprintf(stdout, "Lab %s (run %s, from %s)\n\n", l.Name, l.Cluster.RunID, l.Cluster.Topology)
+	fmt.Fprintf(stdout, "Lab %s (run %s, from %s)\n\n", l.Name, l.Cluster.RunID(), l.Cluster.Topology())
 	printNodes(stdout, l.Cluster, st)
 	if swarmErr != nil {
 		return swarmErr
@@ -300,17 +314,18 @@ func cmdEnv(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	if *node != "" {
-		n, err := l.Cluster.Node(*node)
+		n, err := l.Node(*node)
 		if err != nil {
 			return err
 		}
-		fmt.Fprint(stdout, envScript(l.Name, "node "+n.Name, n.Engine))
+		fmt.Fprint(stdout, envScript(l.Name, "node "+n.Name(), n.DockerHost()))
 		return nil
 	}
 	host := l.DockerHost()
 	if _, mgr, err := l.Manager(ctx); err == nil {
-		n, _ := l.Cluster.Node(mgr)
-		host = n.Engine
+		if n, err := l.Node(mgr); err == nil {
+			host = n.DockerHost()
+		}
 	}
 	fmt.Fprint(stdout, envScript(l.Name, "its manager", host))
 	return nil

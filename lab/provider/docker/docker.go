@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -19,7 +18,6 @@ import (
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
-	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/network"
@@ -28,10 +26,9 @@ import (
 	tclog "github.com/testcontainers/testcontainers-go/log"
 	tcnetwork "github.com/testcontainers/testcontainers-go/network"
 
-	"github.com/swarmlab/swarmlab/lab/engine"
 	"github.com/swarmlab/swarmlab/lab/provider"
+	"github.com/swarmlab/swarmlab/lab/provider/common"
 	"github.com/swarmlab/swarmlab/lab/topology"
-	"github.com/swarmlab/swarmlab/lab/wait"
 )
 
 const (
@@ -41,10 +38,18 @@ const (
 	RegistryAlias = "registry"
 	// CacheVolume holds the registry's blobs across labs.
 	CacheVolume = "swarmlab-registry-cache"
-	// EngineTimeout bounds how long a node's dockerd may take to answer
-	// after its container starts (measured: ~2 s idle, more under load).
-	EngineTimeout = 90 * time.Second
+	// pollHTTP is how often the provider looks whether an engine or the
+	// registry answers.
+	pollHTTP = 100 * time.Millisecond
 )
+
+func labFilter(name string) client.Filters {
+	return make(client.Filters).Add("label", common.LabelLab+"="+name)
+}
+
+func anyLabFilter() client.Filters {
+	return make(client.Filters).Add("label", common.LabelLab)
+}
 
 func init() {
 	// testcontainers prints a banner on its first call; the lab reports
@@ -82,10 +87,9 @@ func (p *Provider) Name() string { return "docker" }
 
 func networkName(lab string) string         { return "swarmlab-" + lab }
 func containerName(lab, node string) string { return "swarmlab-" + lab + "-" + node }
-func registryName(lab string) string        { return "swarmlab-" + lab + "-registry" }
 
 // Create implements provider.Provider.
-func (p *Provider) Create(ctx context.Context, t *topology.Topology, opts provider.CreateOptions) (*provider.Cluster, error) {
+func (p *Provider) Create(ctx context.Context, t *topology.Topology, opts provider.CreateOptions) (provider.Cluster, error) {
 	logf := opts.Logf
 	if logf == nil {
 		logf = func(string, ...any) {}
@@ -94,7 +98,7 @@ func (p *Provider) Create(ctx context.Context, t *topology.Topology, opts provid
 		return nil, err
 	}
 	src, _ := filepath.Abs(t.Source())
-	base := map[string]string{LabelLab: t.Name, LabelRun: opts.RunID, LabelTopology: src}
+	base := map[string]string{common.LabelLab: t.Name, common.LabelRun: opts.RunID, common.LabelTopology: src}
 
 	subnet, err := p.createNetwork(ctx, t, base)
 	if err != nil {
@@ -128,7 +132,7 @@ func (p *Provider) Create(ctx context.Context, t *topology.Topology, opts provid
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	return p.Get(ctx, t.Name)
+	return p.Open(ctx, t.Name)
 }
 
 // checkFree refuses a name that any labelled resource already uses.
@@ -144,9 +148,9 @@ func (p *Provider) checkFree(ctx context.Context, name string) error {
 	if len(cs.Items) > 0 || len(ns.Items) > 0 {
 		run := ""
 		if len(cs.Items) > 0 {
-			run = cs.Items[0].Labels[LabelRun]
+			run = cs.Items[0].Labels[common.LabelRun]
 		} else {
-			run = ns.Items[0].Labels[LabelRun]
+			run = ns.Items[0].Labels[common.LabelRun]
 		}
 		return fmt.Errorf("%w: a lab named %q is already running (run %s); use another --name, or remove it with: swarmlab down %s",
 			provider.ErrExists, name, run, name)
@@ -157,7 +161,7 @@ func (p *Provider) checkFree(ctx context.Context, name string) error {
 // createNetwork makes the lab's bridge network on the topology's subnet, or
 // on the first free 10.99.N.0/24.
 func (p *Provider) createNetwork(ctx context.Context, t *topology.Topology, base map[string]string) (netip.Prefix, error) {
-	labels := withLabels(base, map[string]string{LabelComponent: "network"})
+	labels := withLabels(base, map[string]string{common.LabelComponent: common.ComponentNetwork})
 	try := func(subnet netip.Prefix) error {
 		gw := subnet.Addr().Next()
 		_, err := p.host.NetworkCreate(ctx, networkName(t.Name), client.NetworkCreateOptions{
@@ -242,8 +246,8 @@ func (p *Provider) startRegistry(ctx context.Context, lab string, ip netip.Addr,
 		return err
 	}
 	_, err = testcontainers.Run(ctx, p.registryImage,
-		testcontainers.WithName(registryName(lab)),
-		testcontainers.WithLabels(withLabels(base, map[string]string{LabelComponent: componentRegistry})),
+		testcontainers.WithName(common.RegistryName(lab)),
+		testcontainers.WithLabels(withLabels(base, map[string]string{common.LabelComponent: common.ComponentRegistry})),
 		testcontainers.WithExposedPorts(registryPort),
 		tcnetwork.WithNetworkName([]string{RegistryAlias}, networkName(lab)),
 		staticIP(networkName(lab), ip),
@@ -261,7 +265,7 @@ func (p *Provider) startRegistry(ctx context.Context, lab string, ip netip.Addr,
 
 func (p *Provider) ensureCacheVolume(ctx context.Context) error {
 	_, err := p.host.VolumeCreate(ctx, client.VolumeCreateOptions{
-		Name: CacheVolume, Labels: map[string]string{LabelCache: "registry"},
+		Name: CacheVolume, Labels: map[string]string{common.LabelCache: "registry"},
 	})
 	if err != nil {
 		return fmt.Errorf("creating volume %s: %w", CacheVolume, err)
@@ -272,12 +276,12 @@ func (p *Provider) ensureCacheVolume(ctx context.Context) error {
 func (p *Provider) startNode(ctx context.Context, lab string, index int, n topology.Node, ip netip.Addr, base map[string]string) error {
 	name := containerName(lab, n.Name)
 	labels := withLabels(base, map[string]string{
-		LabelComponent: componentNode, LabelNode: n.Name, LabelRole: n.Role,
-		LabelIndex: strconv.Itoa(index), LabelAddr: ip.String(),
+		common.LabelComponent: common.ComponentNode, common.LabelNode: n.Name, common.LabelRole: n.Role,
+		common.LabelIndex: strconv.Itoa(index), common.LabelAddr: ip.String(),
 	})
 	vol := name + "-docker"
 	if _, err := p.host.VolumeCreate(ctx, client.VolumeCreateOptions{
-		Name: vol, Labels: withLabels(base, map[string]string{LabelComponent: "volume", LabelNode: n.Name}),
+		Name: vol, Labels: withLabels(base, map[string]string{common.LabelComponent: common.ComponentVolume, common.LabelNode: n.Name}),
 	}); err != nil {
 		return fmt.Errorf("node %s: creating volume %s: %w", n.Name, vol, err)
 	}
@@ -296,7 +300,7 @@ func (p *Provider) startNode(ctx context.Context, lab string, index int, n topol
 			tcnetwork.WithNetworkName(nodeAliases(n.Name, n.Labels), networkName(lab)),
 			staticIP(networkName(lab), ip),
 			testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
-				NodeHostConfig(hc, privileged, vol)
+				common.NodeHostConfig(hc, privileged, vol)
 				hc.PortBindings = loopbackPort(enginePort, port)
 			}),
 			testcontainers.WithLogger(tclog.NewNoopLogger()),
@@ -322,55 +326,28 @@ func (p *Provider) startNode(ctx context.Context, lab string, index int, n topol
 	return err
 }
 
-// tryPrivileged says whether to ask for --privileged. SWARMLAB_NODE_SECURITY
-// (privileged|caps) decides if set. Otherwise cgroup v2 hosts (Docker
-// Desktop, recent distributions) get --privileged, the usual way to nest
-// dockerd there, falling back to capabilities if refused; cgroup v1 hosts
-// get the capability set measured to work where --privileged fails.
+// tryPrivileged says whether to ask for --privileged: what worked for an
+// earlier node, else what common.PreferPrivileged decides for the host
+// engine (falling back to capabilities if refused, see startNode).
 func (p *Provider) tryPrivileged(ctx context.Context) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.privileged != nil {
 		return *p.privileged
 	}
-	switch os.Getenv("SWARMLAB_NODE_SECURITY") {
-	case "privileged":
-		return true
-	case "caps":
-		return false
-	}
-	info, err := p.host.Info(ctx, client.InfoOptions{})
-	return err == nil && info.Info.CgroupVersion == "2"
+	return common.PreferPrivileged(func() string {
+		info, err := p.host.Info(ctx, client.InfoOptions{})
+		if err != nil {
+			return ""
+		}
+		return info.Info.CgroupVersion
+	})
 }
 
 func (p *Provider) setPrivileged(v bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.privileged = &v
-}
-
-// NodeHostConfig is what a node's dockerd needs: full capabilities (or
-// --privileged), no seccomp/apparmor confinement, writable cgroups, every
-// device, tmpfs /run (a stale pid file there would stop a restarted node's
-// dockerd from starting) and a volume for /var/lib/docker (overlay2 does not
-// work on overlay2).
-func NodeHostConfig(hc *container.HostConfig, privileged bool, volume string) {
-	hc.Privileged = privileged
-	if !privileged {
-		hc.CapAdd = []string{"ALL"}
-		hc.CapDrop = []string{"SYS_RESOURCE"}
-		hc.SecurityOpt = []string{"seccomp=unconfined", "apparmor=unconfined"}
-		// systempaths=unconfined, which the docker CLI sends as empty lists.
-		hc.MaskedPaths, hc.ReadonlyPaths = []string{}, []string{}
-		hc.DeviceCgroupRules = []string{"a *:* rwm"}
-	}
-	if privileged {
-		hc.CgroupnsMode = container.CgroupnsModePrivate
-	} else {
-		hc.Binds = append(hc.Binds, "/sys/fs/cgroup:/sys/fs/cgroup:rw")
-	}
-	hc.Tmpfs = map[string]string{"/run": "", "/var/run": ""}
-	hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeVolume, Source: volume, Target: "/var/lib/docker"})
 }
 
 func staticIP(net string, ip netip.Addr) testcontainers.CustomizeRequestOption {
@@ -410,50 +387,12 @@ func withLabels(base, extra map[string]string) map[string]string {
 	return out
 }
 
-// Get implements provider.Provider.
-func (p *Provider) Get(ctx context.Context, name string) (*provider.Cluster, error) {
-	cs, err := p.host.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: labFilter(name)})
-	if err != nil {
-		return nil, fmt.Errorf("listing containers of lab %s: %w", name, err)
+// Open implements provider.Provider.
+func (p *Provider) Open(ctx context.Context, name string) (provider.Cluster, error) {
+	c := &cluster{p: p, name: name}
+	if err := c.Refresh(ctx); err != nil {
+		return nil, err
 	}
-	if len(cs.Items) == 0 {
-		return nil, fmt.Errorf("%w %q (see swarmlab status for the labs that exist)", provider.ErrNotFound, name)
-	}
-	c := &provider.Cluster{Name: name}
-	type indexed struct {
-		i int
-		n provider.Node
-	}
-	var nodes []indexed
-	for _, s := range cs.Items {
-		c.RunID = s.Labels[LabelRun]
-		c.Topology = s.Labels[LabelTopology]
-		switch s.Labels[LabelComponent] {
-		case componentRegistry:
-			if hp := hostPort(s.Ports, 5000); hp != 0 {
-				c.Registry.Push = fmt.Sprintf("127.0.0.1:%d", hp)
-			}
-			c.Registry.Pull = RegistryAlias + ":5000"
-			c.Registry.Mirror = true
-		case componentNode:
-			n := provider.Node{
-				Name: s.Labels[LabelNode], Role: s.Labels[LabelRole], Addr: s.Labels[LabelAddr],
-				State: string(s.State),
-			}
-			port, err := p.enginePort(ctx, s.ID)
-			if err != nil {
-				return nil, err
-			}
-			n.Engine = fmt.Sprintf("tcp://127.0.0.1:%d", port)
-			i, _ := strconv.Atoi(s.Labels[LabelIndex])
-			nodes = append(nodes, indexed{i, n})
-		}
-	}
-	sort.Slice(nodes, func(a, b int) bool { return nodes[a].i < nodes[b].i })
-	for _, n := range nodes {
-		c.Nodes = append(c.Nodes, n.n)
-	}
-	p.markPartitioned(ctx, c)
 	return c, nil
 }
 
@@ -481,22 +420,6 @@ func (p *Provider) enginePort(ctx context.Context, id string) (int, error) {
 	return 0, fmt.Errorf("node container %s publishes no engine port", ins.Container.Name)
 }
 
-func (p *Provider) markPartitioned(ctx context.Context, c *provider.Cluster) {
-	var wg sync.WaitGroup
-	for i := range c.Nodes {
-		if !c.Nodes[i].Running() {
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r, err := engine.Exec(ctx, p.host, containerName(c.Name, c.Nodes[i].Name), "iptables", "-n", "-L", partitionChain)
-			c.Nodes[i].Partitioned = err == nil && r.ExitCode == 0
-		}()
-	}
-	wg.Wait()
-}
-
 // List implements provider.Provider.
 func (p *Provider) List(ctx context.Context) ([]string, error) {
 	seen := map[string]bool{}
@@ -505,21 +428,21 @@ func (p *Provider) List(ctx context.Context) ([]string, error) {
 		return nil, fmt.Errorf("listing lab containers: %w", err)
 	}
 	for _, c := range cs.Items {
-		seen[c.Labels[LabelLab]] = true
+		seen[c.Labels[common.LabelLab]] = true
 	}
 	ns, err := p.host.NetworkList(ctx, client.NetworkListOptions{Filters: anyLabFilter()})
 	if err != nil {
 		return nil, fmt.Errorf("listing lab networks: %w", err)
 	}
 	for _, n := range ns.Items {
-		seen[n.Labels[LabelLab]] = true
+		seen[n.Labels[common.LabelLab]] = true
 	}
 	vs, err := p.host.VolumeList(ctx, client.VolumeListOptions{Filters: anyLabFilter()})
 	if err != nil {
 		return nil, fmt.Errorf("listing lab volumes: %w", err)
 	}
 	for _, v := range vs.Items {
-		seen[v.Labels[LabelLab]] = true
+		seen[v.Labels[common.LabelLab]] = true
 	}
 	names := make([]string, 0, len(seen))
 	for n := range seen {
@@ -536,7 +459,7 @@ func (p *Provider) Delete(ctx context.Context, name string) error {
 
 // DeleteRun implements provider.Provider.
 func (p *Provider) DeleteRun(ctx context.Context, name, run string) error {
-	return p.sweep(ctx, name, labFilter(name).Add("label", LabelRun+"="+run))
+	return p.sweep(ctx, name, labFilter(name).Add("label", common.LabelRun+"="+run))
 }
 
 // sweep removes containers, then volumes, then networks matching filter. It
@@ -601,122 +524,9 @@ func (p *Provider) removeContainer(ctx context.Context, id string) error {
 	return nil
 }
 
-// Do implements provider.Provider.
-func (p *Provider) Do(ctx context.Context, lab, node string, a provider.Action) error {
-	c, err := p.Get(ctx, lab)
-	if err != nil {
-		return err
-	}
-	n, err := c.Node(node)
-	if err != nil {
-		return err
-	}
-	name := containerName(lab, node)
-	switch a {
-	case provider.Kill:
-		_, err = p.host.ContainerKill(ctx, name, client.ContainerKillOptions{Signal: "KILL"})
-	case provider.Stop:
-		timeout := 10
-		_, err = p.host.ContainerStop(ctx, name, client.ContainerStopOptions{Timeout: &timeout})
-	case provider.Start:
-		if _, err = p.host.ContainerStart(ctx, name, client.ContainerStartOptions{}); err == nil {
-			err = waitEngine(ctx, n)
-		}
-	case provider.Pause:
-		_, err = p.host.ContainerPause(ctx, name, client.ContainerPauseOptions{})
-	case provider.Unpause:
-		_, err = p.host.ContainerUnpause(ctx, name, client.ContainerUnpauseOptions{})
-	case provider.Partition, provider.Heal:
-		err = p.firewall(ctx, lab, n, a == provider.Partition)
-	default:
-		err = fmt.Errorf("unknown action %q", a)
-	}
-	if err != nil {
-		return fmt.Errorf("node %s %s: %w", a, node, err)
-	}
-	return nil
-}
-
-// waitEngine waits until the node's dockerd answers again.
-func waitEngine(ctx context.Context, n provider.Node) error {
-	return waitHTTP(ctx, "the engine of node "+n.Name, strings.Replace(n.Engine, "tcp://", "http://", 1)+"/_ping")
-}
-
 // waitHTTP waits until url answers 200, reporting what it last got.
 func waitHTTP(ctx context.Context, what, url string) error {
-	_, err := wait.For(ctx, what+" to answer at "+url, EngineTimeout, 100*time.Millisecond, wait.HTTPOK(url))
-	return err
-}
-
-const partitionChain = "SWARMLAB-PARTITION"
-
-// firewall cuts the node off its peers, or heals it. The cut is made with
-// iptables inside the node rather than by disconnecting its network, because
-// the host reaches the node's engine through that same network: the node
-// keeps talking to the host (the network's gateway) and to nobody else.
-func (p *Provider) firewall(ctx context.Context, lab string, n provider.Node, cut bool) error {
-	ns, err := p.host.NetworkInspect(ctx, networkName(lab), client.NetworkInspectOptions{})
-	if err != nil {
-		return fmt.Errorf("inspecting network of lab %s: %w", lab, err)
-	}
-	if len(ns.Network.IPAM.Config) == 0 {
-		return fmt.Errorf("network %s has no subnet", networkName(lab))
-	}
-	subnet := ns.Network.IPAM.Config[0].Subnet.String()
-	gw := ns.Network.IPAM.Config[0].Gateway.String()
-	script := healScript
-	if cut {
-		script = healScript + fmt.Sprintf(partitionScript, gw, subnet)
-	}
-	r, err := engine.Exec(ctx, p.host, containerName(lab, n.Name), "sh", "-c", script)
-	if err != nil {
-		return err
-	}
-	return r.MustSucceed("iptables")
-}
-
-const healScript = `
-for c in INPUT OUTPUT FORWARD; do
-  while iptables -D $c -j ` + partitionChain + ` 2>/dev/null; do :; done
-done
-iptables -F ` + partitionChain + ` 2>/dev/null || true
-iptables -X ` + partitionChain + ` 2>/dev/null || true
-`
-
-// partitionScript drops all traffic to and from the lab subnet except the
-// gateway (%[1]s), which is how the host reaches the engine.
-const partitionScript = `
-set -e
-iptables -N ` + partitionChain + `
-iptables -A ` + partitionChain + ` -s %[1]s -j RETURN
-iptables -A ` + partitionChain + ` -d %[1]s -j RETURN
-iptables -A ` + partitionChain + ` -s %[2]s -j DROP
-iptables -A ` + partitionChain + ` -d %[2]s -j DROP
-for c in INPUT OUTPUT FORWARD; do iptables -I $c 1 -j ` + partitionChain + `; done
-`
-
-// Exec implements provider.Provider.
-func (p *Provider) Exec(ctx context.Context, lab, node string, cmd ...string) (string, error) {
-	r, err := engine.Exec(ctx, p.host, containerName(lab, node), cmd...)
-	if err != nil {
-		return "", err
-	}
-	if err := r.MustSucceed(strings.Join(cmd, " ")); err != nil {
-		return r.Stdout, err
-	}
-	return r.Stdout, nil
-}
-
-// Logs implements provider.Provider: the node container's output is its
-// dockerd log.
-func (p *Provider) Logs(ctx context.Context, lab, node string, w io.Writer) error {
-	rc, err := p.host.ContainerLogs(ctx, containerName(lab, node), client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Timestamps: true})
-	if err != nil {
-		return fmt.Errorf("logs of node %s: %w", node, err)
-	}
-	defer rc.Close()
-	_, err = stdcopy.StdCopy(w, w, rc)
-	return err
+	return common.WaitHTTP(ctx, what, url, pollHTTP)
 }
 
 var _ provider.Provider = (*Provider)(nil)

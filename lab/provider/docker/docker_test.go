@@ -2,7 +2,10 @@ package docker
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
+
+	"github.com/swarmlab/swarmlab/lab/provider/common"
 )
 
 func TestFreeSubnetSkipsUsedOnes(t *testing.T) {
@@ -17,5 +20,30 @@ func TestFreeSubnetSkipsUsedOnes(t *testing.T) {
 	}
 	if _, ok := freeSubnet([]netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}); ok {
 		t.Fatal("found a subnet inside a used 10.0.0.0/8")
+	}
+}
+
+func TestPartitionCutsTheSubnetButNotTheGateway(t *testing.T) {
+	s := common.PartitionScript(partitionCut("10.99.3.1", "10.99.3.0/24"))
+	want := []string{
+		"$SUDO iptables -A SWARMLAB-PARTITION -s 10.99.3.1 -j RETURN",
+		"$SUDO iptables -A SWARMLAB-PARTITION -d 10.99.3.1 -j RETURN",
+		"$SUDO iptables -A SWARMLAB-PARTITION -s 10.99.3.0/24 -j DROP",
+		"$SUDO iptables -A SWARMLAB-PARTITION -d 10.99.3.0/24 -j DROP",
+		"$SUDO iptables -I INPUT 1 -m comment --comment swarmlab-partition -j SWARMLAB-PARTITION",
+		"$SUDO iptables -I OUTPUT 1 -m comment --comment swarmlab-partition -j SWARMLAB-PARTITION",
+		"$SUDO iptables -I FORWARD 1 -m comment --comment swarmlab-partition -j SWARMLAB-PARTITION",
+	}
+	// In this order: the gateway's RETURN before the subnet's DROP.
+	at := 0
+	for _, w := range want {
+		i := strings.Index(s[at:], w)
+		if i < 0 {
+			t.Fatalf("partition script lacks %q after offset %d:\n%s", w, at, s)
+		}
+		at += i + len(w)
+	}
+	if strings.Contains(s, "multiport") {
+		t.Errorf("a docker node's partition drops all traffic, not some ports:\n%s", s)
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/volume"
 	"github.com/moby/moby/client"
+
+	"github.com/swarmlab/swarmlab/lab/provider/common"
 )
 
 // labelledEngine holds containers, networks and volumes, each labelled
@@ -25,7 +27,7 @@ type labelledEngine struct {
 func of(t map[string]string, f client.Filters) []string {
 	var out []string
 	for name, lab := range t {
-		if _, ok := f["label"][LabelLab+"="+lab]; ok {
+		if _, ok := f["label"][common.LabelLab+"="+lab]; ok {
 			out = append(out, name)
 		}
 	}

@@ -15,7 +15,7 @@ import (
 	"github.com/swarmlab/swarmlab/lab"
 	"github.com/swarmlab/swarmlab/lab/labtest"
 	"github.com/swarmlab/swarmlab/lab/provider"
-	"github.com/swarmlab/swarmlab/lab/provider/docker"
+	"github.com/swarmlab/swarmlab/lab/provider/common"
 	"github.com/swarmlab/swarmlab/lab/topology"
 	"github.com/swarmlab/swarmlab/lab/wait"
 )
@@ -72,7 +72,11 @@ func TestStopStartPauseUnpause(t *testing.T) {
 	}
 	for _, s := range steps {
 		start := time.Now()
-		if err := l.Provider.Do(ctx, l.Name, node, s.action); err != nil {
+		n, err := l.Node(node)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := n.Apply(ctx, s.action); err != nil {
 			t.Fatal(err)
 		}
 		did := time.Since(start)
@@ -87,7 +91,7 @@ func TestStopStartPauseUnpause(t *testing.T) {
 func containerState(t *testing.T, l *lab.Lab, node string, want container.ContainerState) {
 	t.Helper()
 	ctx := context.Background()
-	f := make(client.Filters).Add("label", docker.LabelLab+"="+l.Name).Add("label", docker.LabelNode+"="+node).Add("label", docker.LabelComponent+"=node")
+	f := make(client.Filters).Add("label", common.LabelLab+"="+l.Name).Add("label", common.LabelNode+"="+node).Add("label", common.LabelComponent+"="+common.ComponentNode)
 	cs, err := l.Host.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
 	if err != nil {
 		t.Fatal(err)
@@ -108,22 +112,24 @@ func containerState(t *testing.T, l *lab.Lab, node string, want container.Contai
 	}
 }
 
-// providerState checks what the provider's Get says of the node.
+// providerState checks what a cluster the provider opens afresh says of
+// the node.
 func providerState(t *testing.T, l *lab.Lab, node string, want container.ContainerState) {
 	t.Helper()
-	c, err := l.Provider.Get(context.Background(), l.Name)
+	c, err := l.Provider.Open(context.Background(), l.Name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := c.Node(node)
+	defer c.Close()
+	n, err := provider.Find(c, node)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n.State != string(want) {
-		t.Errorf("provider: node %s is %q, want %q", node, n.State, want)
+	if st := n.State(); st != provider.State(want) {
+		t.Errorf("provider: node %s is %q, want %q", node, st, want)
 	}
-	if wantRunning := want == container.StateRunning; n.Running() != wantRunning {
-		t.Errorf("provider: node %s Running() = %v in state %q, want %v", node, n.Running(), n.State, wantRunning)
+	if wantRunning := want == container.StateRunning; n.State().Running() != wantRunning {
+		t.Errorf("provider: node %s Running() = %v in state %q, want %v", node, n.State().Running(), n.State(), wantRunning)
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	xssh "golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 
+	"github.com/swarmlab/swarmlab/lab/provider/common"
 	"github.com/swarmlab/swarmlab/lab/topology"
 )
 
@@ -201,11 +202,7 @@ func (h *host) Engine() (*client.Client, error) {
 }
 
 // ExecResult is the outcome of a command run on a host.
-type ExecResult struct {
-	ExitCode int
-	Stdout   string
-	Stderr   string
-}
+type ExecResult = common.ExecResult
 
 // run runs a shell command line on the host.
 func (h *host) run(ctx context.Context, cmdline string, stdin io.Reader) (ExecResult, error) {
@@ -318,21 +315,4 @@ func (h *host) close() {
 		h.conn.Close()
 		h.conn = nil
 	}
-}
-
-// quote makes s one word for a POSIX shell.
-func quote(s string) string {
-	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:=@,+") == "" {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
-
-// commandLine joins argv into a shell command line.
-func commandLine(argv []string) string {
-	q := make([]string, len(argv))
-	for i, a := range argv {
-		q[i] = quote(a)
-	}
-	return strings.Join(q, " ")
 }

@@ -9,6 +9,8 @@ import (
 
 	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/client"
+
+	"github.com/swarmlab/swarmlab/lab/provider/common"
 )
 
 // Leftovers lists what of lab is left on its hosts: containers that carry
@@ -63,7 +65,7 @@ func (p *Provider) Leftovers(ctx context.Context, lab string) ([]string, error) 
 			}
 		}
 		if r, err := h.run(ctx, partitionedScript, nil); err == nil && r.ExitCode == 0 {
-			add(h, "partition rules (iptables chain %s)", PartitionChain)
+			add(h, "partition rules (iptables chain %s)", common.PartitionChain)
 		}
 		return nil
 	})

@@ -1,9 +1,6 @@
 package ssh
 
-import (
-	"fmt"
-	"strings"
-)
+import "github.com/swarmlab/swarmlab/lab/provider/common"
 
 // The fault verbs are shell scripts run over SSH. They work on hosts with
 // systemd (docker.service) and on hosts without it, where dockerd runs in
@@ -11,8 +8,7 @@ import (
 // image), as root or through passwordless sudo.
 
 // asRoot prefixes a script with $SUDO, empty for root.
-const asRoot = `SUDO=; [ "$(id -u)" = 0 ] || SUDO="sudo -n"
-`
+const asRoot = common.AsRoot
 
 // killScript stops the engine at once (SIGKILL): the node is lost to the
 // swarm as if the machine had died. With systemd the socket unit is stopped
@@ -61,46 +57,24 @@ else
 fi
 `
 
-// PartitionChain is the iptables chain that holds a partition's rules; the
-// INPUT and OUTPUT jumps to it carry the comment PartitionComment. Heal
-// removes exactly those, and nothing else.
-const (
-	PartitionChain   = "SWARMLAB-PARTITION"
-	PartitionComment = "swarmlab-partition"
-)
-
 // Swarm's ports: cluster management, node gossip, overlay data.
 const (
 	swarmTCPPorts = "2377,7946"
 	swarmUDPPorts = "7946,4789"
 )
 
-const healScript = asRoot + `
-for c in INPUT OUTPUT; do
-  while $SUDO iptables -D $c -m comment --comment ` + PartitionComment + ` -j ` + PartitionChain + ` 2>/dev/null; do :; done
-done
-$SUDO iptables -F ` + PartitionChain + ` 2>/dev/null || true
-$SUDO iptables -X ` + PartitionChain + ` 2>/dev/null || true
-`
+// healScript removes the partition rules (common.HealScript).
+const healScript = common.HealScript
 
 // partitionScript drops the swarm ports between the host and each of peers,
 // both ways; SSH and everything else keep working, so the lab still drives
 // the host and its engine.
 func partitionScript(peers []string) string {
-	var b strings.Builder
-	b.WriteString(healScript)
-	b.WriteString("set -e\n$SUDO iptables -N " + PartitionChain + "\n")
-	for _, p := range peers {
-		for _, dir := range []string{"-s", "-d"} {
-			fmt.Fprintf(&b, "$SUDO iptables -A %s %s %s -p tcp -m multiport --dports %s -j DROP\n", PartitionChain, dir, quote(p), swarmTCPPorts)
-			fmt.Fprintf(&b, "$SUDO iptables -A %s %s %s -p udp -m multiport --dports %s -j DROP\n", PartitionChain, dir, quote(p), swarmUDPPorts)
-		}
-	}
-	for _, c := range []string{"INPUT", "OUTPUT"} {
-		fmt.Fprintf(&b, "$SUDO iptables -I %s 1 -m comment --comment %s -j %s\n", c, PartitionComment, PartitionChain)
-	}
-	return b.String()
+	return common.PartitionScript(common.Cut{
+		Hooks: []string{"INPUT", "OUTPUT"}, Peers: peers,
+		TCPPorts: swarmTCPPorts, UDPPorts: swarmUDPPorts,
+	})
 }
 
 // partitionedScript exits 0 when the host is partitioned.
-const partitionedScript = asRoot + `$SUDO iptables -n -L ` + PartitionChain + ` >/dev/null 2>&1`
+const partitionedScript = common.PartitionedScript

@@ -32,16 +32,9 @@ import (
 
 	"github.com/swarmlab/swarmlab/lab/engine"
 	"github.com/swarmlab/swarmlab/lab/provider"
+	"github.com/swarmlab/swarmlab/lab/provider/common"
 	"github.com/swarmlab/swarmlab/lab/topology"
 	"github.com/swarmlab/swarmlab/lab/wait"
-)
-
-// Labels on what the lab makes on a host, and on the swarm it forms; the
-// same keys as the docker provider's and the lab's.
-const (
-	LabelLab       = "io.swarmlab.lab"
-	LabelRun       = "io.swarmlab.run"
-	LabelComponent = "io.swarmlab.component"
 )
 
 // RegistryPort is where each host's lab registry listens, on its loopback.
@@ -50,14 +43,9 @@ const RegistryPort = "5000"
 // RegistryAddr is the registry as nodes see it.
 const RegistryAddr = "127.0.0.1:" + RegistryPort
 
-// Timeouts.
-const (
-	// EngineTimeout bounds how long a started engine may take to answer.
-	EngineTimeout = 90 * time.Second
-	// TasksGoneTimeout bounds how long down waits for the swarm's task
-	// containers to go once the services are removed.
-	TasksGoneTimeout = time.Minute
-)
+// TasksGoneTimeout bounds how long down waits for the swarm's task
+// containers to go once the services are removed.
+const TasksGoneTimeout = time.Minute
 
 // Provider runs the nodes of one topology on its hosts.
 type Provider struct {
@@ -81,8 +69,8 @@ func New(t *topology.Topology, local client.APIClient, registryImage string) *Pr
 // Name implements provider.Provider.
 func (p *Provider) Name() string { return topology.ProviderSSH }
 
-// Close ends every SSH connection and port forward.
-func (p *Provider) Close() {
+// closeHosts ends every SSH connection and port forward.
+func (p *Provider) closeHosts() {
 	for _, h := range p.hosts {
 		h.close()
 	}
@@ -96,8 +84,6 @@ func (p *Provider) host(node string) (*host, error) {
 	}
 	return nil, fmt.Errorf("lab %s has no node %q", p.topo.Name, node)
 }
-
-func registryName(lab string) string { return "swarmlab-" + lab + "-registry" }
 
 // each runs fn on every host at once and joins the errors.
 func (p *Provider) each(fn func(h *host) error) error {
@@ -113,7 +99,7 @@ func (p *Provider) each(fn func(h *host) error) error {
 
 // Create implements provider.Provider: it checks every host (SSH, engine,
 // not in a swarm, no lab of that name), then starts a lab registry on each.
-func (p *Provider) Create(ctx context.Context, t *topology.Topology, opts provider.CreateOptions) (*provider.Cluster, error) {
+func (p *Provider) Create(ctx context.Context, t *topology.Topology, opts provider.CreateOptions) (provider.Cluster, error) {
 	if t.Name != p.topo.Name {
 		return nil, fmt.Errorf("ssh provider made for lab %s asked to create lab %s", p.topo.Name, t.Name)
 	}
@@ -138,7 +124,7 @@ func (p *Provider) Create(ctx context.Context, t *topology.Topology, opts provid
 		}
 		if len(cs.Items) > 0 {
 			return fmt.Errorf("%w: %s already has lab %s (run %s); remove it with: swarmlab down %s",
-				provider.ErrExists, h.name(), t.Name, cs.Items[0].Labels[LabelRun], t.Name)
+				provider.ErrExists, h.name(), t.Name, cs.Items[0].Labels[common.LabelRun], t.Name)
 		}
 		return nil
 	})
@@ -149,11 +135,11 @@ func (p *Provider) Create(ctx context.Context, t *topology.Topology, opts provid
 	if err != nil {
 		return nil, err
 	}
-	return p.Get(ctx, t.Name)
+	return p.Open(ctx, t.Name)
 }
 
 func labFilter(lab string) client.Filters {
-	return make(client.Filters).Add("label", LabelLab+"="+lab)
+	return make(client.Filters).Add("label", common.LabelLab+"="+lab)
 }
 
 // startRegistry copies the registry image to the host if it lacks it, runs
@@ -169,10 +155,10 @@ func (p *Provider) startRegistry(ctx context.Context, h *host, run string) error
 	}
 	port := network.MustParsePort(RegistryPort + "/tcp")
 	created, err := c.ContainerCreate(ctx, client.ContainerCreateOptions{
-		Name: registryName(p.topo.Name),
+		Name: common.RegistryName(p.topo.Name),
 		Config: &container.Config{
 			Image:        p.registryImage,
-			Labels:       map[string]string{LabelLab: p.topo.Name, LabelRun: run, LabelComponent: "registry"},
+			Labels:       map[string]string{common.LabelLab: p.topo.Name, common.LabelRun: run, common.LabelComponent: common.ComponentRegistry},
 			ExposedPorts: network.PortSet{port: {}},
 		},
 		HostConfig: &container.HostConfig{
@@ -218,75 +204,46 @@ func (p *Provider) copyImage(ctx context.Context, h *host, c *client.Client, ref
 
 // waitHTTP waits until url answers 200, reporting what it last got.
 func waitHTTP(ctx context.Context, what, url string) error {
-	_, err := wait.For(ctx, what+" to answer at "+url, EngineTimeout, 200*time.Millisecond, wait.HTTPOK(url))
-	return err
+	return common.WaitHTTP(ctx, what, url, 200*time.Millisecond)
 }
 
-// Get implements provider.Provider. A node whose engine does not answer is
-// reported with state "stopped" (SSH works) or "unreachable" (it does not).
-func (p *Provider) Get(ctx context.Context, name string) (*provider.Cluster, error) {
+// Open implements provider.Provider. A node whose engine does not answer is
+// reported as Stopped (SSH works) or Unreachable (it does not).
+func (p *Provider) Open(ctx context.Context, name string) (provider.Cluster, error) {
 	if name != p.topo.Name {
 		return nil, fmt.Errorf("%w %q (this ssh provider serves lab %s)", provider.ErrNotFound, name, p.topo.Name)
 	}
 	src, _ := filepath.Abs(p.topo.Source())
-	c := &provider.Cluster{Name: name, Topology: src, Registry: provider.Registry{Pull: RegistryAddr}}
-	c.Nodes = make([]provider.Node, len(p.hosts))
-	runs := make([]string, len(p.hosts))
-	pushes := make([]string, len(p.hosts))
-	err := p.each(func(h *host) error {
-		i := slices.Index(p.hosts, h)
-		s := h.node.SSH
-		n := provider.Node{
-			Name: h.node.Name, Role: h.node.Role, Addr: s.AdvertiseAddr,
-			Engine: fmt.Sprintf("ssh://%s@%s", s.User, h.addr),
-		}
-		addr, err := h.forward(RegistryAddr)
-		if err != nil {
-			return err
-		}
-		pushes[i] = addr
-		n.State, runs[i] = p.state(ctx, h)
-		if n.State != "unreachable" {
-			r, err := h.run(ctx, partitionedScript, nil)
-			n.Partitioned = err == nil && r.ExitCode == 0
-		}
-		c.Nodes[i] = n
-		return nil
-	})
-	if err != nil {
+	c := &cluster{p: p, topology: src}
+	for _, h := range p.hosts {
+		c.nodes = append(c.nodes, &machine{c: c, h: h})
+	}
+	if err := c.Refresh(ctx); err != nil {
 		return nil, err
 	}
-	for _, r := range runs {
-		if r != "" {
-			c.RunID = r
-			break
-		}
-	}
-	c.Registry.Push = pushes[0]
-	c.Registry.PushAll = pushes
 	return c, nil
 }
 
 // state says whether the host's engine answers, and the run that made the
 // lab registry on it.
-func (p *Provider) state(ctx context.Context, h *host) (state, run string) {
+func (p *Provider) state(ctx context.Context, h *host) (state provider.State, run string) {
 	c, err := h.Engine()
 	if err != nil {
-		return "unreachable", ""
+		return provider.Unreachable, ""
 	}
-	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	cctx, cancel := context.WithTimeout(ctx, common.PingTimeout)
 	defer cancel()
 	if _, err := engine.Ping(cctx, c); err != nil {
 		if _, err := h.client(cctx); err != nil {
-			return "unreachable", ""
+			return provider.Unreachable, ""
 		}
-		return "stopped", ""
+		return provider.Stopped, ""
 	}
 	cs, err := c.ContainerList(cctx, client.ContainerListOptions{All: true, Filters: labFilter(p.topo.Name)})
 	if err == nil && len(cs.Items) > 0 {
-		run = cs.Items[0].Labels[LabelRun]
+		run = cs.Items[0].Labels[common.LabelRun]
 	}
-	return "running", run
+	return provider.Running, run
 }
 
 // List implements provider.Provider: the provider serves one lab.
@@ -319,7 +276,7 @@ func (p *Provider) teardown(ctx context.Context, name, run string) error {
 	errs = append(errs, p.leaveSwarm(ctx, run))
 	filter := labFilter(name)
 	if run != "" {
-		filter = filter.Add("label", LabelRun+"="+run)
+		filter = filter.Add("label", common.LabelRun+"="+run)
 	}
 	errs = append(errs, p.each(func(h *host) error {
 		c, err := h.Engine()
@@ -339,7 +296,7 @@ func (p *Provider) teardown(ctx context.Context, name, run string) error {
 		errs = append(errs, removeRegistryImages(ctx, h, c))
 		return errors.Join(errs...)
 	}))
-	p.Close()
+	p.closeHosts()
 	return errors.Join(errs...)
 }
 
@@ -377,14 +334,14 @@ func (p *Provider) leaveSwarm(ctx context.Context, run string) error {
 		if err != nil {
 			continue
 		}
-		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		cctx, cancel := context.WithTimeout(ctx, common.PingTimeout)
 		sw, err := c.SwarmInspect(cctx, client.SwarmInspectOptions{})
 		cancel()
 		if err != nil {
 			continue
 		}
 		labels := sw.Swarm.Spec.Labels
-		if labels[LabelLab] == p.topo.Name && (run == "" || labels[LabelRun] == run) {
+		if labels[common.LabelLab] == p.topo.Name && (run == "" || labels[common.LabelRun] == run) {
 			mgr = c
 			break
 		}
@@ -467,39 +424,6 @@ func (p *Provider) waitTasksGone(ctx context.Context, hosts []*host) error {
 	return err
 }
 
-// Do implements provider.Provider.
-func (p *Provider) Do(ctx context.Context, lab, node string, a provider.Action) error {
-	if lab != p.topo.Name {
-		return fmt.Errorf("%w %q", provider.ErrNotFound, lab)
-	}
-	h, err := p.host(node)
-	if err != nil {
-		return err
-	}
-	switch a {
-	case provider.Kill:
-		_, err = h.mustRun(ctx, "killing the Docker engine", killScript)
-	case provider.Stop:
-		_, err = h.mustRun(ctx, "stopping the Docker engine", stopScript)
-	case provider.Start:
-		if _, err = h.mustRun(ctx, "starting the Docker engine", startScript); err == nil {
-			err = waitEngine(ctx, h)
-		}
-	case provider.Partition:
-		_, err = h.mustRun(ctx, "adding partition rules", partitionScript(p.peers(h)))
-	case provider.Heal:
-		_, err = h.mustRun(ctx, "removing partition rules", healScript)
-	case provider.Pause, provider.Unpause:
-		err = fmt.Errorf("%w by the ssh provider (a host's engine can be killed, stopped, started, partitioned and healed)", provider.ErrNotSupported)
-	default:
-		err = fmt.Errorf("unknown action %q", a)
-	}
-	if err != nil {
-		return fmt.Errorf("node %s %s: %w", a, node, err)
-	}
-	return nil
-}
-
 // peers lists the addresses h's swarm peers use: their advertise and SSH
 // addresses.
 func (p *Provider) peers(h *host) []string {
@@ -523,7 +447,7 @@ func waitEngine(ctx context.Context, h *host) error {
 	if err != nil {
 		return err
 	}
-	_, err = wait.For(ctx, "the engine of "+h.name()+" to answer", EngineTimeout, 200*time.Millisecond,
+	_, err = wait.For(ctx, "the engine of "+h.name()+" to answer", common.EngineTimeout, 200*time.Millisecond,
 		func(ctx context.Context) wait.Result {
 			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			defer cancel()
@@ -535,42 +459,4 @@ func waitEngine(ctx context.Context, h *host) error {
 	return err
 }
 
-// Exec implements provider.Provider: the command runs on the host, as the
-// SSH user.
-func (p *Provider) Exec(ctx context.Context, lab, node string, cmd ...string) (string, error) {
-	h, err := p.host(node)
-	if err != nil {
-		return "", err
-	}
-	return h.mustRun(ctx, strings.Join(cmd, " "), commandLine(cmd))
-}
-
-// Logs implements provider.Provider: the engine's log from the systemd
-// journal, or /var/log/docker.log without systemd.
-func (p *Provider) Logs(ctx context.Context, lab, node string, w io.Writer) error {
-	h, err := p.host(node)
-	if err != nil {
-		return err
-	}
-	out, err := h.mustRun(ctx, "reading the engine log", logsScript)
-	if err != nil {
-		return err
-	}
-	_, err = io.WriteString(w, out)
-	return err
-}
-
-// EngineClient implements provider.EngineClienter: a client for the node's
-// engine, over SSH.
-func (p *Provider) EngineClient(node string) (*client.Client, error) {
-	h, err := p.host(node)
-	if err != nil {
-		return nil, err
-	}
-	return h.Engine()
-}
-
-var (
-	_ provider.Provider       = (*Provider)(nil)
-	_ provider.EngineClienter = (*Provider)(nil)
-)
+var _ provider.Provider = (*Provider)(nil)

@@ -1,7 +1,7 @@
 // Package sshhosts starts containers that stand in for hosts of your own,
 // to test the ssh provider on one machine: each runs sshd and a Docker
 // engine on its unix socket only (lab/images/sshnode), with the same
-// capabilities as the docker provider's nodes. It generates the SSH key
+// capabilities as the docker provider's nodes (common.NodeHostConfig). It generates the SSH key
 // pair and the known_hosts file, and writes an ssh topology pointing at the
 // hosts' bridge addresses.
 package sshhosts
@@ -31,7 +31,7 @@ import (
 
 	"github.com/swarmlab/swarmlab/lab/engine"
 	"github.com/swarmlab/swarmlab/lab/images"
-	"github.com/swarmlab/swarmlab/lab/provider/docker"
+	"github.com/swarmlab/swarmlab/lab/provider/common"
 	"github.com/swarmlab/swarmlab/lab/registry"
 	"github.com/swarmlab/swarmlab/lab/topology"
 	"github.com/swarmlab/swarmlab/lab/wait"
@@ -116,13 +116,7 @@ func Start(ctx context.Context, host client.APIClient, opts Options) (h *Hosts, 
 	if err != nil {
 		return nil, err
 	}
-	privileged := info.Info.CgroupVersion == "2"
-	switch os.Getenv("SWARMLAB_NODE_SECURITY") {
-	case "privileged":
-		privileged = true
-	case "caps":
-		privileged = false
-	}
+	privileged := common.PreferPrivileged(func() string { return info.Info.CgroupVersion })
 
 	h = &Hosts{Name: opts.Name, Addrs: map[string]string{}}
 	keys := make([]string, len(opts.Nodes))
@@ -274,7 +268,7 @@ func startHost(ctx context.Context, host client.APIClient, name string, n Node, 
 		return "", nil, fmt.Errorf("creating volume %s: %w", vol, err)
 	}
 	hc := &container.HostConfig{}
-	docker.NodeHostConfig(hc, privileged, vol)
+	common.NodeHostConfig(hc, privileged, vol)
 	created, err := host.ContainerCreate(ctx, client.ContainerCreateOptions{
 		Name: cname,
 		Config: &container.Config{
