@@ -23,6 +23,9 @@
 //   - the standard images used by stacks (redis, postgres, haproxy, nginx), built from Debian
 //     packages but with the official images' interfaces (entrypoints, environment, paths, ports),
 //     so that the same stack files work with the official images where those can be pulled.
+//     They are slim: a build stage on base gathers the programs, their shared libraries and
+//     files (base/swarmlab-rootfs), and the image is that root FROM scratch (12-90 MB, where
+//     the Debian-based ones were 210-495 MB: every node of a lab pulls them).
 package images
 
 import (
