@@ -162,10 +162,10 @@ func BuildContext(ctx context.Context, cli client.APIClient, fsys fs.FS, dir, re
 	if err != nil {
 		return err
 	}
-	return buildTar(ctx, cli, tarball, ref, nil, logf)
+	return buildTar(ctx, cli, tarball, ref, nil, nil, logf)
 }
 
-func buildTar(ctx context.Context, cli client.APIClient, tarball []byte, ref string, labels map[string]string, logf func(format string, args ...any)) error {
+func buildTar(ctx context.Context, cli client.APIClient, tarball []byte, ref string, labels map[string]string, args map[string]*string, logf func(format string, args ...any)) error {
 	res, err := cli.ImageBuild(ctx, bytes.NewReader(tarball), client.ImageBuildOptions{
 		Tags:        []string{ref},
 		Dockerfile:  "Dockerfile",
@@ -173,6 +173,7 @@ func buildTar(ctx context.Context, cli client.APIClient, tarball []byte, ref str
 		ForceRemove: true,
 		Version:     build.BuilderV1,
 		Labels:      labels,
+		BuildArgs:   args,
 	})
 	if err != nil {
 		return fmt.Errorf("build %s: %w", ref, err)

@@ -73,7 +73,7 @@ func BuildGo(ctx context.Context, cli client.APIClient, img GoImage) (string, er
 	if err != nil {
 		return "", err
 	}
-	if err := buildTar(ctx, cli, tarball, ref, nil, nil); err != nil {
+	if err := buildTar(ctx, cli, tarball, ref, nil, nil, nil); err != nil {
 		return "", err
 	}
 	return ref, nil

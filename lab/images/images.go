@@ -4,11 +4,17 @@
 // Their build contexts are embedded in the binary (the directories beside this file, one per
 // image, each holding a Dockerfile). An image's tag is a hash of its build inputs (HashFS), e.g.
 // swarmlab/node:3f2a9c1b0d4e, so an image is rebuilt exactly when its files change, and nothing is
-// built when the tag is already there. Every image starts FROM debian:bookworm-slim, which must
-// exist locally (scripts/bootstrap pulls it, or makes it with debootstrap when nothing can be
-// pulled).
+// built when the tag is already there.
+//
+// The first image, base, is debian:bookworm-slim (which must exist locally: scripts/bootstrap
+// pulls it, or makes it with debootstrap when nothing can be pulled) with the apt preamble every
+// other image shares (base/Dockerfile). The others are built on it: their Dockerfiles start
+// `ARG SWARMLAB_BASE` / `FROM ${SWARMLAB_BASE}`, the build gets base's hashed tag in that build
+// argument, and an image's own tag hashes base's tag with its files, so that a change of base
+// rebuilds every image on it. Building an image builds its base first when that is missing.
 //
 // The images:
+//   - base: the shared first layer (not run by itself);
 //   - node: a Swarm node, Docker-in-Docker on Debian's dockerd (see node/Dockerfile for how it
 //     must be run);
 //   - sshnode: a stand-in for a host of your own (sshd, and dockerd on its unix socket only),
@@ -17,13 +23,19 @@
 //   - the standard images used by stacks (redis, postgres, haproxy, nginx), built from Debian
 //     packages but with the official images' interfaces (entrypoints, environment, paths, ports),
 //     so that the same stack files work with the official images where those can be pulled.
+//     They are slim: a build stage on base gathers the programs, their shared libraries and
+//     files (base/swarmlab-rootfs), and the image is that root FROM scratch (12-90 MB, where
+//     the Debian-based ones were 210-495 MB: every node of a lab pulls them).
 package images
 
 import (
 	"context"
+	"crypto/sha256"
 	"embed"
+	"encoding/hex"
 	"fmt"
 	"io/fs"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -32,14 +44,18 @@ import (
 	"github.com/moby/moby/client"
 )
 
-//go:embed node sshnode registry redis postgres haproxy nginx
+//go:embed base node sshnode registry redis postgres haproxy nginx
 var contexts embed.FS
 
 // RepoPrefix is the repository namespace of the lab's own images.
 const RepoPrefix = "swarmlab/"
 
-// BaseImage is the image every lab image starts from.
+// BaseImage is the image the lab's base image (and so every lab image) starts from.
 const BaseImage = "debian:bookworm-slim"
+
+// BaseArg is the build argument through which an image built on another lab image gets that
+// image's reference: its Dockerfile says `ARG SWARMLAB_BASE` and `FROM ${SWARMLAB_BASE}`.
+const BaseArg = "SWARMLAB_BASE"
 
 // DefaultPullTimeout bounds the attempt to pull a standard image's official version.
 const DefaultPullTimeout = 20 * time.Second
@@ -50,7 +66,8 @@ type Image struct {
 	Repo   string   // "swarmlab/<name>"
 	Tag    string   // hash of the build inputs (12 hex digits)
 	Public []string // for standard images, what a stack writes: "redis:latest", "redis:7"; else empty
-	Base   string   // the image its Dockerfile starts FROM
+	Base   string   // the image its build starts FROM: BaseImage, or the lab image named by On
+	On     string   // the lab image it is built on ("base"), passed as BaseArg; empty for none
 	dir    string   // the build context: a directory of contexts
 }
 
@@ -77,46 +94,97 @@ func (i Image) Files() (fs.FS, string) { return contexts, i.dir }
 
 type spec struct {
 	name   string
+	on     string // the lab image it is built on
 	public []string
 }
 
 // specs lists the images in build order: an image's base comes before it.
 var specs = []spec{
-	{name: "node"},
-	{name: "sshnode"},
-	{name: "registry"},
-	{name: "redis", public: []string{"redis:latest", "redis:7"}},
-	{name: "postgres", public: []string{"postgres:latest", "postgres:15"}},
-	{name: "haproxy", public: []string{"haproxy:latest", "haproxy:2.6"}},
-	{name: "nginx", public: []string{"nginx:latest", "nginx:1.22"}},
+	{name: "base"},
+	{name: "node", on: "base"},
+	{name: "sshnode", on: "base"},
+	{name: "registry", on: "base"},
+	{name: "redis", on: "base", public: []string{"redis:latest", "redis:7"}},
+	{name: "postgres", on: "base", public: []string{"postgres:latest", "postgres:15"}},
+	{name: "haproxy", on: "base", public: []string{"haproxy:latest", "haproxy:2.6"}},
+	{name: "nginx", on: "base", public: []string{"nginx:latest", "nginx:1.22"}},
 }
 
 var all = sync.OnceValue(func() []Image {
+	imgs, err := imagesOf(contexts, specs)
+	if err != nil {
+		panic("images: " + err.Error())
+	}
+	return imgs
+})
+
+// imagesOf makes the images of specs from their contexts in fsys (one directory per name). An
+// image built on another (spec.on) must come after it, and its Dockerfile must start its build
+// FROM ${SWARMLAB_BASE} and from no other image.
+func imagesOf(fsys fs.FS, specs []spec) ([]Image, error) {
 	out := make([]Image, 0, len(specs))
+	byName := map[string]Image{}
 	for _, s := range specs {
-		tag, err := HashFS(contexts, s.name)
+		tag, err := HashFS(fsys, s.name)
 		if err != nil {
-			panic(fmt.Sprintf("images: embedded context %s: %v", s.name, err))
+			return nil, fmt.Errorf("context %s: %w", s.name, err)
 		}
-		df, err := fs.ReadFile(contexts, s.name+"/Dockerfile")
+		df, err := fs.ReadFile(fsys, s.name+"/Dockerfile")
 		if err != nil {
-			panic(fmt.Sprintf("images: embedded context %s: %v", s.name, err))
+			return nil, fmt.Errorf("context %s: %w", s.name, err)
 		}
-		out = append(out, Image{
+		img := Image{
 			Name:   s.name,
 			Repo:   RepoPrefix + s.name,
-			Tag:    tag,
 			Public: append([]string(nil), s.public...),
-			Base:   dockerfileBase(string(df)),
+			On:     s.on,
 			dir:    s.name,
-		})
+		}
+		froms := dockerfileFroms(string(df), nil)
+		if s.on != "" {
+			on, ok := byName[s.on]
+			if !ok {
+				return nil, fmt.Errorf("%s is built on %s, which does not come before it", s.name, s.on)
+			}
+			if !slices.Equal(froms, []string{"${" + BaseArg + "}"}) {
+				return nil, fmt.Errorf("%s/Dockerfile starts FROM %v: an image built on %s starts FROM ${%s} only", s.name, froms, s.on, BaseArg)
+			}
+			img.Base = on.Ref()
+			tag = onTag(tag, on.Tag)
+		} else {
+			if len(froms) > 1 {
+				return nil, fmt.Errorf("%s/Dockerfile starts FROM %v: one base image at most", s.name, froms)
+			}
+			if len(froms) == 1 {
+				img.Base = froms[0]
+			}
+		}
+		img.Tag = tag
+		out = append(out, img)
+		byName[s.name] = img
 	}
-	return out
-})
+	return out, nil
+}
+
+// onTag is the tag of an image whose own files hash to own, built on an image tagged baseTag.
+func onTag(own, baseTag string) string {
+	h := sha256.Sum256([]byte(hashSalt + "on " + baseTag + "\n" + own + "\n"))
+	return hex.EncodeToString(h[:])[:12]
+}
 
 // dockerfileBase returns the image named by the last FROM of a Dockerfile.
 func dockerfileBase(dockerfile string) string {
 	base := ""
+	for _, f := range dockerfileFromLines(dockerfile) {
+		base = f.image
+	}
+	return base
+}
+
+type fromLine struct{ image, stage string }
+
+func dockerfileFromLines(dockerfile string) []fromLine {
+	var out []fromLine
 	for _, line := range strings.Split(dockerfile, "\n") {
 		f := strings.Fields(line)
 		if len(f) >= 2 && strings.EqualFold(f[0], "FROM") {
@@ -125,11 +193,37 @@ func dockerfileBase(dockerfile string) string {
 				i++
 			}
 			if i < len(f) {
-				base = f[i]
+				fl := fromLine{image: f[i]}
+				if i+2 < len(f) && strings.EqualFold(f[i+1], "AS") {
+					fl.stage = f[i+2]
+				}
+				out = append(out, fl)
 			}
 		}
 	}
-	return base
+	return out
+}
+
+// dockerfileFroms returns the images a Dockerfile's build stages start FROM, once each, in order:
+// not scratch, nor an earlier stage. A "${ARG}" or "$ARG" in args is replaced by its value; others
+// are kept as written.
+func dockerfileFroms(dockerfile string, args map[string]string) []string {
+	var out []string
+	stages := map[string]bool{}
+	for _, f := range dockerfileFromLines(dockerfile) {
+		img := f.image
+		for k, v := range args {
+			img = strings.ReplaceAll(img, "${"+k+"}", v)
+			img = strings.ReplaceAll(img, "$"+k, v)
+		}
+		if !strings.EqualFold(img, "scratch") && !stages[strings.ToLower(img)] && !slices.Contains(out, img) {
+			out = append(out, img)
+		}
+		if f.stage != "" {
+			stages[strings.ToLower(f.stage)] = true
+		}
+	}
+	return out
 }
 
 // All returns every image, in build order.
@@ -209,19 +303,34 @@ func Missing(ctx context.Context, cli client.APIClient) ([]Image, error) {
 	return out, nil
 }
 
-// EnsureBuilt builds img unless its hashed tag already exists, and tags it <repo>:latest. It
-// reports whether it built. It never pulls.
+// EnsureBuilt builds img unless its hashed tag already exists, and tags it <repo>:latest; the lab
+// image it is built on is built first when missing. It reports whether it built img. It never
+// pulls.
 func EnsureBuilt(ctx context.Context, cli client.APIClient, img Image) (bool, error) {
 	ok, _, err := exists(ctx, cli, img.Ref())
 	if err != nil {
 		return false, err
 	}
 	if !ok {
+		if img.On != "" {
+			if _, err := EnsureBuilt(ctx, cli, mustGet(img.On)); err != nil {
+				return false, err
+			}
+		}
 		if err := buildImage(ctx, cli, img, nil); err != nil {
 			return false, err
 		}
 	}
 	return !ok, tagLatest(ctx, cli, img)
+}
+
+// buildArgs are the build arguments of img: its base's reference, for an image built on another.
+func (i Image) buildArgs() map[string]*string {
+	if i.On == "" {
+		return nil
+	}
+	base := i.Base
+	return map[string]*string{BaseArg: &base}
 }
 
 func buildImage(ctx context.Context, cli client.APIClient, img Image, out func(format string, args ...any)) error {
@@ -231,7 +340,11 @@ func buildImage(ctx context.Context, cli client.APIClient, img Image, out func(f
 			return err
 		}
 		if !ok {
-			return fmt.Errorf("build %s: base image %s is missing (scripts/bootstrap makes it)", img.Ref(), img.Base)
+			how := "scripts/bootstrap makes it"
+			if img.On != "" {
+				how = "the lab image " + img.On + " is built first"
+			}
+			return fmt.Errorf("build %s: base image %s is missing (%s)", img.Ref(), img.Base, how)
 		}
 	}
 	tarball, err := TarFS(contexts, img.dir)
@@ -242,7 +355,7 @@ func buildImage(ctx context.Context, cli client.APIClient, img Image, out func(f
 		"org.swarmlab.image":       img.Name,
 		"org.swarmlab.inputs-hash": img.Tag,
 	}
-	return buildTar(ctx, cli, tarball, img.Ref(), labels, out)
+	return buildTar(ctx, cli, tarball, img.Ref(), labels, img.buildArgs(), out)
 }
 
 func tagLatest(ctx context.Context, cli client.APIClient, img Image) error {
@@ -263,7 +376,8 @@ type Options struct {
 	NoPull bool
 	// PullTimeout bounds each pull attempt; 0 means DefaultPullTimeout.
 	PullTimeout time.Duration
-	// Only restricts the work to the images of these names; empty means all.
+	// Only restricts the work to the images of these names (and the lab images they are built
+	// on); empty means all.
 	Only []string
 }
 
@@ -288,10 +402,14 @@ func EnsureWith(ctx context.Context, cli client.APIClient, opts Options) (map[st
 	}
 	want := map[string]bool{}
 	for _, n := range opts.Only {
-		if _, ok := Get(n); !ok {
-			return nil, fmt.Errorf("images: no image %q", n)
+		for n != "" {
+			img, ok := Get(n)
+			if !ok {
+				return nil, fmt.Errorf("images: no image %q", n)
+			}
+			want[n] = true
+			n = img.On // what it is built on comes too
 		}
-		want[n] = true
 	}
 
 	refs := map[string]string{}

@@ -189,10 +189,11 @@ func TestImagesAreKnown(t *testing.T) {
 	for _, img := range all {
 		names = append(names, img.Name)
 	}
-	if want := []string{"node", "sshnode", "registry", "redis", "postgres", "haproxy", "nginx"}; !slices.Equal(names, want) {
+	if want := []string{"base", "node", "sshnode", "registry", "redis", "postgres", "haproxy", "nginx"}; !slices.Equal(names, want) {
 		t.Fatalf("images %v, want %v", names, want)
 	}
 	wantPublic := map[string][]string{
+		"base":     nil,
 		"node":     nil,
 		"sshnode":  nil,
 		"registry": nil,
@@ -219,12 +220,24 @@ func TestImagesAreKnown(t *testing.T) {
 		if !slices.Equal(img.Public, wantPublic[img.Name]) {
 			t.Errorf("%s: public %v, want %v", img.Name, img.Public, wantPublic[img.Name])
 		}
-		if img.Base != BaseImage {
-			t.Errorf("%s: base %q, want %s", img.Name, img.Base, BaseImage)
-		}
 		fsys, dir := img.Files()
-		if h := mustHash(t, fsys, dir); h != img.Tag {
-			t.Errorf("%s: tag %s but its files hash to %s", img.Name, img.Tag, h)
+		own := mustHash(t, fsys, dir)
+		if img.Name == "base" {
+			if img.Base != BaseImage || img.On != "" {
+				t.Errorf("base: base %q on %q, want %s", img.Base, img.On, BaseImage)
+			}
+			if own != img.Tag {
+				t.Errorf("base: tag %s but its files hash to %s", img.Tag, own)
+			}
+			continue
+		}
+		// every other image is built on base, and its tag moves with base's
+		base := mustGet("base")
+		if img.On != "base" || img.Base != base.Ref() {
+			t.Errorf("%s: on %q, base %q, want base, %s", img.Name, img.On, img.Base, base.Ref())
+		}
+		if want := onTag(own, base.Tag); img.Tag != want {
+			t.Errorf("%s: tag %s, want %s (its files %s on base %s)", img.Name, img.Tag, want, own, base.Tag)
 		}
 	}
 	if Node().Name != "node" || Registry().Name != "registry" || len(Node().Public) != 0 {
@@ -242,8 +255,8 @@ func TestImagesAreKnown(t *testing.T) {
 	}
 	// All returns copies: callers cannot change the package's images.
 	a := All()
-	a[3].Public[0] = "changed"
-	if All()[3].Public[0] == "changed" {
+	a[4].Public[0] = "changed"
+	if All()[4].Public[0] == "changed" {
 		t.Error("All() shares its slices")
 	}
 }
@@ -264,8 +277,8 @@ func TestEmbeddedContextsAreComplete(t *testing.T) {
 			}
 			for _, line := range strings.Split(df.data, "\n") {
 				f := strings.Fields(line)
-				if len(f) < 3 || !strings.EqualFold(f[0], "COPY") {
-					continue
+				if len(f) < 3 || !strings.EqualFold(f[0], "COPY") || strings.HasPrefix(strings.ToLower(f[1]), "--from=") {
+					continue // (COPY --from copies from a build stage, not from the context)
 				}
 				for _, src := range f[1 : len(f)-1] {
 					if strings.HasPrefix(src, "--") {
@@ -336,6 +349,105 @@ func TestDockerfileBase(t *testing.T) {
 	}
 }
 
+func TestDockerfileFroms(t *testing.T) {
+	args := map[string]string{"SWARMLAB_BASE": "swarmlab/base:0123"}
+	cases := []struct {
+		df   string
+		want []string
+	}{
+		{"FROM debian:bookworm-slim\nRUN true\n", []string{"debian:bookworm-slim"}},
+		{"ARG SWARMLAB_BASE=x\nFROM ${SWARMLAB_BASE}\nRUN true\n", []string{"swarmlab/base:0123"}},
+		{"FROM $SWARMLAB_BASE\n", []string{"swarmlab/base:0123"}},
+		// a multi-stage build: stages and scratch are no images to have
+		{"ARG SWARMLAB_BASE\nFROM ${SWARMLAB_BASE} AS build\nRUN x\nFROM build as second\nFROM scratch\nCOPY --from=build / /\n", []string{"swarmlab/base:0123"}},
+		{"FROM a AS one\nFROM b\nFROM ONE\nFROM a\n", []string{"a", "b"}},
+		{"FROM ${OTHER}\n", []string{"${OTHER}"}},
+		{"FROM scratch\n", nil},
+	}
+	for _, c := range cases {
+		if got := dockerfileFroms(c.df, args); !slices.Equal(got, c.want) {
+			t.Errorf("dockerfileFroms(%q) = %q, want %q", c.df, got, c.want)
+		}
+	}
+}
+
+func layeredFS() fstest.MapFS {
+	return fstest.MapFS{
+		"b/Dockerfile":    {Data: []byte("FROM debian:bookworm-slim\nCOPY tool /\n")},
+		"b/tool":          {Data: []byte("#!/bin/sh\n")},
+		"app/Dockerfile":  {Data: []byte("ARG SWARMLAB_BASE\nFROM ${SWARMLAB_BASE} AS build\nRUN tool\nFROM scratch\nCOPY --from=build /out /\n")},
+		"solo/Dockerfile": {Data: []byte("FROM scratch\n")},
+	}
+}
+
+// An image built on another gets that image's reference as its base, and a tag that changes
+// when the other image's files do, though its own did not.
+func TestImagesOfChainsTags(t *testing.T) {
+	specs := []spec{{name: "b"}, {name: "app", on: "b"}, {name: "solo"}}
+	imgs, err := imagesOf(layeredFS(), specs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, app, solo := imgs[0], imgs[1], imgs[2]
+	if b.Base != "debian:bookworm-slim" || b.On != "" || b.Tag != mustHash(t, layeredFS(), "b") {
+		t.Errorf("b: %+v", b)
+	}
+	if app.Base != b.Ref() || app.On != "b" || app.Tag == mustHash(t, layeredFS(), "app") {
+		t.Errorf("app: %+v (b %s)", app, b.Ref())
+	}
+	if solo.Base != "" || solo.Tag != mustHash(t, layeredFS(), "solo") {
+		t.Errorf("solo: %+v", solo)
+	}
+	if got := app.buildArgs(); len(got) != 1 || got[BaseArg] == nil || *got[BaseArg] != b.Ref() {
+		t.Errorf("app's build args %v", got)
+	}
+	if b.buildArgs() != nil {
+		t.Errorf("b's build args %v", b.buildArgs())
+	}
+
+	m := layeredFS()
+	m["b/tool"] = &fstest.MapFile{Data: []byte("#!/bin/sh\necho new\n")}
+	again, err := imagesOf(m, specs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again[0].Tag == b.Tag || again[1].Tag == app.Tag || again[1].Base != again[0].Ref() {
+		t.Errorf("b's files changed: b %s -> %s, app %s -> %s (base %s)", b.Tag, again[0].Tag, app.Tag, again[1].Tag, again[1].Base)
+	}
+	if again[2].Tag != solo.Tag {
+		t.Errorf("solo's tag moved with b's files")
+	}
+}
+
+func TestImagesOfRefusesBrokenChains(t *testing.T) {
+	cases := map[string]struct {
+		fsys  fstest.MapFS
+		specs []spec
+		want  string
+	}{
+		"base after": {layeredFS(), []spec{{name: "app", on: "b"}, {name: "b"}}, "does not come before"},
+		"not FROM the arg": {fstest.MapFS{
+			"b/Dockerfile": {Data: []byte("FROM debian:bookworm-slim\n")},
+			"x/Dockerfile": {Data: []byte("FROM debian:bookworm-slim\n")},
+		}, []spec{{name: "b"}, {name: "x", on: "b"}}, "starts FROM ${SWARMLAB_BASE} only"},
+		"also FROM another image": {fstest.MapFS{
+			"b/Dockerfile": {Data: []byte("FROM debian:bookworm-slim\n")},
+			"x/Dockerfile": {Data: []byte("ARG SWARMLAB_BASE\nFROM ${SWARMLAB_BASE} AS a\nFROM golang AS g\nFROM scratch\n")},
+		}, []spec{{name: "b"}, {name: "x", on: "b"}}, "starts FROM ${SWARMLAB_BASE} only"},
+		"two bases": {fstest.MapFS{
+			"x/Dockerfile": {Data: []byte("FROM a AS one\nFROM b\n")},
+		}, []spec{{name: "x"}}, "one base image at most"},
+		"no context": {layeredFS(), []spec{{name: "nope"}}, "context nope"},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			if _, err := imagesOf(c.fsys, c.specs); err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("err = %v, want %q", err, c.want)
+			}
+		})
+	}
+}
+
 // fakeEngine is the part of a Docker engine that this package uses.
 type fakeEngine struct {
 	client.APIClient // nil: any other call panics
@@ -347,12 +459,13 @@ type fakeEngine struct {
 	pullOK      bool
 	builds      []string
 	buildTars   map[string][]byte
+	buildArgs   map[string]map[string]*string
 	pulls       []string
 	tags        []string
 }
 
 func newFakeEngine(images ...string) *fakeEngine {
-	f := &fakeEngine{images: map[string]bool{}, buildTars: map[string][]byte{}}
+	f := &fakeEngine{images: map[string]bool{}, buildTars: map[string][]byte{}, buildArgs: map[string]map[string]*string{}}
 	for _, i := range images {
 		f.images[i] = true
 	}
@@ -384,6 +497,7 @@ func (f *fakeEngine) ImageBuild(_ context.Context, r io.Reader, opts client.Imag
 	}
 	for _, tag := range opts.Tags {
 		f.buildTars[tag] = b
+		f.buildArgs[tag] = opts.BuildArgs
 		if !f.buildFails {
 			f.images[tag] = true
 		}
@@ -537,7 +651,10 @@ func TestEnsureBuildsOnlyWhatIsMissing(t *testing.T) {
 			t.Fatal(err)
 		}
 		var wantBuilds, wantPulls []string
-		for _, img := range All()[1:] {
+		for _, img := range All() {
+			if img.Name == "node" {
+				continue
+			}
 			wantBuilds = append(wantBuilds, img.Ref())
 			if img.Standard() {
 				wantPulls = append(wantPulls, img.PullRef())
@@ -549,6 +666,36 @@ func TestEnsureBuildsOnlyWhatIsMissing(t *testing.T) {
 		if !slices.Equal(f.builds, wantBuilds) || !slices.Equal(f.pulls, wantPulls) {
 			t.Errorf("builds %v pulls %v, want %v %v", f.builds, f.pulls, wantBuilds, wantPulls)
 		}
+		// base first, from debian; every other image on base, through the build argument
+		base := mustGet("base")
+		if f.builds[0] != base.Ref() || f.buildArgs[base.Ref()] != nil {
+			t.Errorf("first build %s with args %v, want %s without", f.builds[0], f.buildArgs[f.builds[0]], base.Ref())
+		}
+		for _, ref := range f.builds[1:] {
+			if a := f.buildArgs[ref][BaseArg]; a == nil || *a != base.Ref() {
+				t.Errorf("%s built with %s=%v, want %s", ref, BaseArg, a, base.Ref())
+			}
+		}
+		df := readTar(t, f.buildTars[mustGet("redis").Ref()])["Dockerfile"].data
+		if !strings.Contains(df, "FROM ${"+BaseArg+"}") {
+			t.Errorf("redis's Dockerfile does not start FROM ${%s}:\n%s", BaseArg, df)
+		}
+	})
+
+	t.Run("base missing, its image there", func(t *testing.T) {
+		// an image built on base that exists needs nothing; one that is missing builds base first
+		f := newFakeEngine(BaseImage, Node().Ref())
+		if _, err := EnsureWith(ctx, f, Options{Only: []string{"node"}}); err != nil {
+			t.Fatal(err)
+		}
+		if want := []string{mustGet("base").Ref()}; !slices.Equal(f.builds, want) {
+			t.Errorf("builds %v, want %v (Only node: base comes too)", f.builds, want)
+		}
+		f = newFakeEngine(BaseImage)
+		err := buildImage(ctx, f, Registry(), nil)
+		if err == nil || !strings.Contains(err.Error(), "base image "+mustGet("base").Ref()+" is missing") {
+			t.Errorf("building registry without base: %v", err)
+		}
 	})
 
 	t.Run("pull works", func(t *testing.T) {
@@ -558,7 +705,7 @@ func TestEnsureBuildsOnlyWhatIsMissing(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !slices.Equal(f.builds, []string{Node().Ref(), SSHNode().Ref(), Registry().Ref()}) {
+		if !slices.Equal(f.builds, []string{mustGet("base").Ref(), Node().Ref(), SSHNode().Ref(), Registry().Ref()}) {
 			t.Errorf("builds %v", f.builds)
 		}
 		for _, img := range Standard() {
@@ -575,8 +722,16 @@ func TestEnsureBuildsOnlyWhatIsMissing(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(f.pulls) != 0 || !slices.Equal(f.builds, []string{mustGet("redis").Ref()}) || len(refs) != 1 {
+		// redis is built on base, which comes first
+		if len(f.pulls) != 0 || !slices.Equal(f.builds, []string{mustGet("base").Ref(), mustGet("redis").Ref()}) || len(refs) != 2 {
 			t.Errorf("pulls %v builds %v refs %v", f.pulls, f.builds, refs)
+		}
+		f.builds = nil
+		if _, err := EnsureWith(ctx, f, Options{NoPull: true, Only: []string{"nginx"}}); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(f.builds, []string{mustGet("nginx").Ref()}) {
+			t.Errorf("with base there, builds %v", f.builds)
 		}
 		if _, err := EnsureWith(ctx, f, Options{Only: []string{"nope"}}); err == nil {
 			t.Error("unknown image: no error")
@@ -588,6 +743,9 @@ func TestEnsureBuildsOnlyWhatIsMissing(t *testing.T) {
 		built, err := EnsureBuilt(ctx, f, Registry())
 		if err != nil || !built {
 			t.Fatalf("built=%v err=%v", built, err)
+		}
+		if want := []string{mustGet("base").Ref(), Registry().Ref()}; !slices.Equal(f.builds, want) {
+			t.Errorf("builds %v, want %v", f.builds, want)
 		}
 		built, err = EnsureBuilt(ctx, f, Registry())
 		if err != nil || built {

@@ -4,9 +4,20 @@ package images
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
+	"io"
+	"math/big"
 	"net"
+	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -15,6 +26,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
+	tcexec "github.com/testcontainers/testcontainers-go/exec"
 	"github.com/testcontainers/testcontainers-go/wait"
 )
 
@@ -207,6 +219,236 @@ func TestIntegrationRedis(t *testing.T) {
 	if vals[3] != "yes" {
 		t.Errorf("appendonly = %q: the arguments did not reach redis-server", vals)
 	}
+	if got := ask("SET", "k", "v"); got != "+OK" {
+		t.Fatalf("SET answered %q", got)
+	}
+
+	// What the stacks exec in it: their health check, and the server runs as redis, with its
+	// append-only files in /data.
+	if out := execIn(t, ctx, c, "redis-cli", "ping"); out != "PONG" {
+		t.Errorf("redis-cli ping: %q", out)
+	}
+	if out := execIn(t, ctx, c, "stat", "-c", "%U", "/proc/1"); out != "redis" {
+		t.Errorf("the server runs as %q, want redis", out)
+	}
+	if out := execIn(t, ctx, c, "ls", "/data/appendonlydir"); !strings.Contains(out, ".incr.aof") {
+		t.Errorf("/data/appendonlydir holds %q", out)
+	}
+}
+
+// execIn runs cmd in c and returns its output, trimmed; it fails the test when cmd fails.
+func execIn(t *testing.T, ctx context.Context, c *testcontainers.DockerContainer, cmd ...string) string {
+	t.Helper()
+	code, r, err := c.Exec(ctx, cmd, tcexec.Multiplexed())
+	if err != nil {
+		t.Fatalf("exec %v: %v", cmd, err)
+	}
+	out, _ := io.ReadAll(r)
+	if code != 0 {
+		t.Errorf("exec %v: exit %d: %s", cmd, code, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func httpGet(t *testing.T, client *http.Client, url, user, password string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if user != "" {
+		req.SetBasicAuth(user, password)
+	}
+	if client == nil {
+		client = &http.Client{Timeout: 10 * time.Second}
+	}
+	res, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(body)
+}
+
+// stopAndLogs stops c the way docker stop does (the image's stop signal) and returns its exit
+// code and logs.
+func stopAndLogs(t *testing.T, ctx context.Context, c *testcontainers.DockerContainer) (int, string) {
+	t.Helper()
+	timeout := 10 * time.Second
+	start := time.Now()
+	if err := c.Stop(ctx, &timeout); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 8*time.Second {
+		t.Errorf("stopping took %s: the stop signal was not heeded", d)
+	}
+	st, err := c.Inspect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs, err := c.Logs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logs.Close()
+	b, _ := io.ReadAll(logs)
+	return st.State.ExitCode, string(b)
+}
+
+// nginx the way the stacks and the official image's users run it: templates rendered with
+// envsubst, conf.d files, /docker-entrypoint.d scripts, workers as nginx, logs on the container's
+// output, graceful stop on SIGQUIT.
+func TestIntegrationNginx(t *testing.T) {
+	refs := ensured(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	c := run(t, ctx, refs["nginx"],
+		testcontainers.WithEnv(map[string]string{"GREETING": "templated", "ALT_PORT": "8081"}),
+		testcontainers.WithFiles(
+			testcontainers.ContainerFile{
+				Reader:            strings.NewReader("server {\n  listen ${ALT_PORT};\n  location / { default_type text/plain; return 200 \"${GREETING} $request_uri\\n\"; }\n}\n"),
+				ContainerFilePath: "/etc/nginx/templates/alt.conf.template",
+				FileMode:          0o644,
+			},
+			testcontainers.ContainerFile{
+				Reader:            strings.NewReader("server {\n  listen 8082;\n  location / { default_type text/plain; return 200 \"conf.d\\n\"; }\n}\n"),
+				ContainerFilePath: "/etc/nginx/conf.d/extra.conf",
+				FileMode:          0o644,
+			},
+			testcontainers.ContainerFile{
+				Reader:            strings.NewReader("#!/bin/sh\necho \"entrypoint.d ran as $(id -un)\"\n"),
+				ContainerFilePath: "/docker-entrypoint.d/10-hello.sh",
+				FileMode:          0o755,
+			},
+		),
+		testcontainers.WithExposedPorts("80/tcp", "8081/tcp", "8082/tcp"),
+		testcontainers.WithWaitStrategy(wait.ForAll(
+			wait.ForListeningPort("80/tcp"), wait.ForListeningPort("8081/tcp"), wait.ForListeningPort("8082/tcp"),
+		).WithDeadline(60*time.Second)),
+	)
+	url := func(port string) string {
+		addr, err := c.PortEndpoint(ctx, port, "http")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return addr
+	}
+	if code, body := httpGet(t, nil, url("80/tcp")+"/", "", ""); code != 200 || !strings.Contains(body, "Welcome to nginx!") {
+		t.Errorf("GET / on 80: %d %q", code, body)
+	}
+	if code, body := httpGet(t, nil, url("8081/tcp")+"/x", "", ""); code != 200 || body != "templated /x\n" {
+		t.Errorf("GET /x on the templated server: %d %q", code, body)
+	}
+	if code, body := httpGet(t, nil, url("8082/tcp")+"/", "", ""); code != 200 || body != "conf.d\n" {
+		t.Errorf("GET / on the conf.d server: %d %q", code, body)
+	}
+	if code, _ := httpGet(t, nil, url("80/tcp")+"/nope", "", ""); code != 404 {
+		t.Errorf("GET /nope: %d", code)
+	}
+	if out := execIn(t, ctx, c, "sh", "-c", "stat -c %U /proc/[0-9]*/exe 2>/dev/null | sort -u | tr '\\n' ' '"); !strings.Contains(out, "nginx") {
+		t.Errorf("process owners %q: no worker runs as nginx", out)
+	}
+
+	code, logs := stopAndLogs(t, ctx, c)
+	for _, want := range []string{
+		"entrypoint.d ran as root",
+		"rendering /etc/nginx/templates/alt.conf.template to /etc/nginx/conf.d/alt.conf",
+		`"GET /x HTTP/1.1" 200`,                      // access log on stdout
+		`open() "/usr/share/nginx/html/nope" failed`, // error log on stderr
+		"signal 3 (SIGQUIT) received",
+	} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("logs lack %q:\n%s", want, logs)
+		}
+	}
+	if code != 0 {
+		t.Errorf("exit code %d after docker stop", code)
+	}
+}
+
+// HAProxy the way app/vote runs its edge: that stack's own haproxy.cfg (TLS, stats with a
+// password from the environment, DNS service discovery on Docker's resolver), started through
+// /bin/sh with the password read by cat from a secret file.
+func TestIntegrationHaproxy(t *testing.T) {
+	refs := ensured(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	cfg, err := os.ReadFile("../../app/vote/edge/haproxy.cfg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const password = "stats-s3cret"
+	c := run(t, ctx, refs["haproxy"],
+		testcontainers.WithEntrypoint("/bin/sh", "-c", "STATS_PASSWORD=$(cat /run/secrets/stats_password) exec docker-entrypoint.sh haproxy -f /usr/local/etc/haproxy/haproxy.cfg"),
+		testcontainers.WithFiles(
+			testcontainers.ContainerFile{Reader: bytes.NewReader(cfg), ContainerFilePath: "/usr/local/etc/haproxy/haproxy.cfg", FileMode: 0o644},
+			testcontainers.ContainerFile{Reader: strings.NewReader(password + "\n"), ContainerFilePath: "/run/secrets/stats_password", FileMode: 0o444},
+			testcontainers.ContainerFile{Reader: bytes.NewReader(selfSignedPEM(t)), ContainerFilePath: "/run/secrets/edge_pem", FileMode: 0o444},
+		),
+		testcontainers.WithExposedPorts("80/tcp", "443/tcp", "8404/tcp"),
+		testcontainers.WithWaitStrategy(wait.ForAll(
+			wait.ForListeningPort("80/tcp"), wait.ForListeningPort("443/tcp"), wait.ForListeningPort("8404/tcp"),
+		).WithDeadline(60*time.Second)),
+	)
+	endpoint := func(port, proto string) string {
+		addr, err := c.PortEndpoint(ctx, port, proto)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return addr
+	}
+	if code, body := httpGet(t, nil, endpoint("80/tcp", "http")+"/edge/ping", "", ""); code != 200 || body != "edge\n" {
+		t.Errorf("GET /edge/ping: %d %q", code, body)
+	}
+	insecure := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	if code, body := httpGet(t, insecure, endpoint("443/tcp", "https")+"/edge/ping", "", ""); code != 200 || body != "edge\n" {
+		t.Errorf("GET /edge/ping over TLS: %d %q", code, body)
+	}
+	// no vote task: the request waits for a server, then fails (not a crash)
+	if code, _ := httpGet(t, &http.Client{Timeout: 30 * time.Second}, endpoint("80/tcp", "http")+"/", "", ""); code != 503 {
+		t.Errorf("GET / with no vote task: %d, want 503", code)
+	}
+	stats := endpoint("8404/tcp", "http") + "/;csv"
+	if code, _ := httpGet(t, nil, stats, "admin", "wrong"); code != 401 {
+		t.Errorf("stats with a wrong password: %d", code)
+	}
+	if code, body := httpGet(t, nil, stats, "admin", password); code != 200 || !strings.Contains(body, "vote_overlay,vote1,") {
+		t.Errorf("stats: %d %q", code, body)
+	}
+	if out := execIn(t, ctx, c, "stat", "-c", "%U", "/proc/1"); out != "haproxy" {
+		t.Errorf("haproxy runs as %q", out)
+	}
+	if code, logs := stopAndLogs(t, ctx, c); code != 0 {
+		t.Errorf("exit code %d after docker stop:\n%s", code, logs)
+	}
+}
+
+// selfSignedPEM returns a certificate and its key in one PEM file, as HAProxy's crt wants.
+func selfSignedPEM(t *testing.T) []byte {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "edge"},
+		DNSNames:     []string{"localhost"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pk, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pk})...)
 }
 
 func TestIntegrationPostgres(t *testing.T) {
