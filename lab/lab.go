@@ -63,7 +63,7 @@ type Info struct {
 type Lab struct {
 	Name     string
 	RunID    string             // the bring-up that made it
-	Topology *topology.Topology // nil for a lab opened by name
+	Topology *topology.Topology // for a lab opened by name, its record's
 	// Cluster is the provider's handle on the lab's machines; nil until
 	// Up has made them.
 	Cluster  provider.Cluster
@@ -187,14 +187,77 @@ func NewProvider(ctx context.Context, host client.APIClient, t *topology.Topolog
 	}
 }
 
-// providerFor returns the provider of the named lab: the one its record
-// names, else docker (whose labs are found by their containers' labels).
-func providerFor(ctx context.Context, host client.APIClient, name string) (provider.Provider, error) {
-	t, err := readRecord(name)
+// opened is what opening a lab by name finds: its record (nil for a docker
+// lab made before records), its topology (from the record; nil without
+// one), the host engine it was made through, and its provider.
+type opened struct {
+	rec  *Record
+	topo *topology.Topology
+	host *client.Client
+	p    provider.Provider
+}
+
+// find reads the record of lab name and makes its provider, on the engine
+// the record names; a lab with no record is a docker lab on the host engine
+// (Host), found by its containers' labels.
+func find(ctx context.Context, name string) (*opened, error) {
+	rec, t, err := readRecord(name)
 	if err != nil {
 		return nil, err
 	}
-	return NewProvider(ctx, host, t)
+	var host *client.Client
+	if rec == nil || rec.Access.Engine == HostAddr() {
+		host, err = Host(ctx)
+	} else {
+		host, err = hostAt(ctx, rec.Access.Engine)
+	}
+	if err != nil {
+		return nil, err
+	}
+	p, err := NewProvider(ctx, host, t)
+	if err != nil {
+		host.Close()
+		return nil, err
+	}
+	return &opened{rec: rec, topo: t, host: host, p: p}, nil
+}
+
+// hostAt returns a client for the engine at addr ("": the default socket),
+// checking that it answers.
+func hostAt(ctx context.Context, addr string) (*client.Client, error) {
+	if addr == "" {
+		addr = client.DefaultDockerHost
+	}
+	c, err := engine.Connect(addr)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := engine.Ping(ctx, c); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("%w at %s, where the lab was made (%w)", ErrNoEngine, addr, err)
+	}
+	return c, nil
+}
+
+// topologyOf returns the topology of an opened lab: its record's; for a
+// docker lab made before records, the file its containers name, else one
+// made from its nodes (names and roles), so that a Lab always has one.
+func topologyOf(o *opened, c provider.Cluster) *topology.Topology {
+	if o.topo != nil {
+		return o.topo
+	}
+	if path := c.Topology(); path != "" {
+		if t, _, err := topology.LoadFile(path); err == nil {
+			t.Name = c.Name()
+			return t
+		}
+	}
+	t := &topology.Topology{APIVersion: topology.APIVersion, Kind: topology.Kind, Name: c.Name()}
+	for _, n := range c.Nodes() {
+		t.Nodes = append(t.Nodes, topology.Node{Name: n.Name(), Role: n.Role()})
+	}
+	t.Default()
+	return t
 }
 
 func newRunID() string {
@@ -203,21 +266,21 @@ func newRunID() string {
 	return hex.EncodeToString(b)
 }
 
-// Open returns a handle on an existing lab.
+// Open returns a handle on an existing lab, through its record (see
+// Record), whatever its provider.
 func Open(ctx context.Context, name string) (*Lab, error) {
-	host, err := Host(ctx)
+	o, err := find(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	p, err := providerFor(ctx, host, name)
+	c, err := o.p.Open(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	c, err := p.Open(ctx, name)
-	if err != nil {
-		return nil, err
+	l := &Lab{Name: name, RunID: c.RunID(), Topology: topologyOf(o, c), Cluster: c, Provider: o.p, Host: o.host}
+	if l.RunID == "" && o.rec != nil {
+		l.RunID = o.rec.RunID
 	}
-	l := &Lab{Name: name, RunID: c.RunID(), Cluster: c, Provider: p, Host: host}
 	if mgr, _, err := l.Manager(ctx); err == nil {
 		if sw, err := mgr.SwarmInspect(ctx, client.SwarmInspectOptions{}); err == nil {
 			l.Info.Ingress = sw.Swarm.Spec.Labels[common.LabelIngress]
@@ -226,7 +289,8 @@ func Open(ctx context.Context, name string) (*Lab, error) {
 	return l, nil
 }
 
-// Labs names the labs that exist on the host engine.
+// Labs names the labs that exist: those with a record, and the docker labs
+// made before records, found on the host engine by label.
 func Labs(ctx context.Context) ([]string, error) {
 	host, err := Host(ctx)
 	if err != nil {
@@ -250,18 +314,24 @@ func Labs(ctx context.Context) ([]string, error) {
 	return names, err
 }
 
-// Down removes the named lab; removing a lab that does not exist is not an
-// error.
+// Down removes the named lab, as Lab.Down does; removing a lab that does
+// not exist is not an error.
 func Down(ctx context.Context, name string) error {
-	host, err := Host(ctx)
+	o, err := find(ctx, name)
 	if err != nil {
 		return err
 	}
-	p, err := providerFor(ctx, host, name)
-	if err != nil {
-		return err
+	var c provider.Cluster
+	if o.p.Persistent() { // its swarm is on machines that stay: end it
+		if c, err = o.p.Open(ctx, name); err != nil {
+			c = nil // no handle: no swarm of it answers to end
+		}
 	}
-	if err := p.Delete(ctx, name); err != nil {
+	err = teardown(ctx, o.p, c, name, "")
+	if c != nil {
+		c.Close()
+	}
+	if err != nil {
 		return err // keep the record: it is how down finds the lab again
 	}
 	return removeState(name)
@@ -287,9 +357,11 @@ func DownAll(ctx context.Context) ([]string, error) {
 	return names, errors.Join(errs...)
 }
 
-// Down removes the lab.
+// Down removes the lab: its swarm, which is the lab's (on machines that
+// outlive it: see provider.Provider.Persistent), then what its provider
+// made, then its state on this machine (its record, its secrets).
 func (l *Lab) Down(ctx context.Context) error {
-	err := l.Provider.Delete(ctx, l.Name)
+	err := teardown(ctx, l.Provider, l.Cluster, l.Name, "")
 	l.closeCluster()
 	if err != nil {
 		return err // keep the record: it is how down finds the lab again

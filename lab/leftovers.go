@@ -32,14 +32,12 @@ func (l *Lab) Leftovers(ctx context.Context) ([]string, error) {
 // record is gone (an ssh lab after down) is looked for on this machine
 // only: for its hosts, use Lab.Leftovers on the lab's handle.
 func Leftovers(ctx context.Context, name string) ([]string, error) {
-	host, err := Host(ctx)
+	o, err := find(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	p, err := providerFor(ctx, host, name)
-	if err != nil {
-		return nil, err
-	}
+	defer o.host.Close()
+	p := o.p
 	if c, ok := p.(interface{ Close() }); ok {
 		defer c.Close() // its connections are this call's
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -32,9 +33,7 @@ import (
 // context of its own bounded by cleanupTimeout, before Up returns or
 // re-panics. The error of a bring-up whose ctx ended wraps ctx.Err().
 func Up(ctx context.Context, t *topology.Topology, opts Options) (l *Lab, err error) {
-	if opts.Name != "" {
-		t.Name = opts.Name
-	}
+	t = named(t, opts.Name)
 	out := opts.Out
 	if out == nil {
 		out = io.Discard
@@ -48,23 +47,24 @@ func Up(ctx context.Context, t *topology.Topology, opts Options) (l *Lab, err er
 	if err != nil {
 		return nil, err
 	}
-	// A lab that is not made of containers on this engine can only be
-	// found again by name through what is recorded here.
-	recorded := false
-	if t.Provider.Type != topology.ProviderDocker {
-		if err := writeRecord(t); err != nil {
-			return nil, err
-		}
-		recorded = true
-	}
 	l = &Lab{Name: t.Name, RunID: newRunID(), Topology: t, Provider: p, Host: host}
+	// Every lab is found again by name through its record, written when
+	// its machines are about to be made.
+	rec, err := newRecord(t, l.RunID, HostAddr())
+	if err != nil {
+		return nil, err
+	}
+	recorded := false
 
 	removeOnFailure := func() {
 		afterFailure(ctx, opts.KeepOnFailure, out, l.Name, func(cctx context.Context) error {
-			derr := p.DeleteRun(cctx, l.Name, l.RunID)
+			derr := teardown(cctx, p, l.Cluster, l.Name, l.RunID)
 			l.closeCluster()
-			if l.Cluster != nil || recorded { // the name was ours: so is its state
+			switch {
+			case l.Cluster != nil: // the name was ours: so is its state
 				derr = errors.Join(derr, removeState(l.Name))
+			case recorded: // the record is ours, the rest may not be
+				derr = errors.Join(derr, removeRecord(l.Name))
 			}
 			return derr
 		})
@@ -122,6 +122,10 @@ func Up(ctx context.Context, t *topology.Topology, opts Options) (l *Lab, err er
 	}{
 		{"Checking images", func(ctx context.Context) error { return checkImages(ctx, host) }},
 		{fmt.Sprintf("Starting %d nodes and the registry", len(t.Nodes)), func(ctx context.Context) error {
+			if err := writeRecord(rec); err != nil {
+				return err
+			}
+			recorded = true
 			c, err := p.Create(ctx, t, provider.CreateOptions{RunID: l.RunID})
 			if c != nil {
 				l.Cluster = c
@@ -173,6 +177,18 @@ func Up(ctx context.Context, t *topology.Topology, opts Options) (l *Lab, err er
 		return l, err
 	}
 	return l, nil
+}
+
+// named returns a copy of t under name (none: t's own), so that Up never
+// changes its caller's topology.
+func named(t *topology.Topology, name string) *topology.Topology {
+	c := *t
+	c.Nodes = slices.Clone(t.Nodes)
+	c.Stacks = slices.Clone(t.Stacks)
+	if name != "" {
+		c.Name = name
+	}
+	return &c
 }
 
 // cleanupTimeout bounds the removal of what a failed or cancelled bring-up

@@ -27,6 +27,8 @@ type Provider struct {
 	CreateErr error
 	// Deleted records every Delete and DeleteRun, as "name" or "name/run".
 	Deleted []string
+	// KeepsMachines is what Persistent reports.
+	KeepsMachines bool
 }
 
 // New returns a provider with no labs.
@@ -73,6 +75,9 @@ func (p *Provider) List(ctx context.Context) ([]string, error) {
 	}
 	return out, nil
 }
+
+// Persistent implements provider.Provider.
+func (p *Provider) Persistent() bool { return p.KeepsMachines }
 
 // Delete implements provider.Provider.
 func (p *Provider) Delete(ctx context.Context, name string) error {
