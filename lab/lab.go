@@ -46,6 +46,12 @@ type Options struct {
 	KeepOnFailure bool
 	// Out receives one status line per step; nil discards them.
 	Out io.Writer
+	// Provider makes the lab's machines; nil: the one the topology names
+	// (NewProvider), on Host.
+	Provider provider.Provider
+	// Host is this machine's engine, which builds the lab's images and
+	// pushes them; nil: Host(ctx).
+	Host client.APIClient
 }
 
 // Info is what preflight measured about the engines.

@@ -46,6 +46,10 @@ func loadTopology(path string, stderr io.Writer) (*topology.Topology, error) {
 	return t, err
 }
 
+// upOptions completes the options of up: tests give the bring-up a fake
+// provider and engine there.
+var upOptions = func(o lab.Options) lab.Options { return o }
+
 func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("up", flag.ContinueOnError)
 	name := fs.String("name", "", "lab name (default: the topology's name)")
@@ -67,7 +71,7 @@ func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		t.Name = *name
 	}
 	fmt.Fprintf(stdout, "Creating lab %s from %s\n", t.Name, path)
-	l, err := lab.Up(ctx, t, lab.Options{KeepOnFailure: *keep, Out: stdout})
+	l, err := lab.Up(ctx, t, upOptions(lab.Options{KeepOnFailure: *keep, Out: stdout}))
 	if err != nil {
 		return err
 	}

@@ -25,6 +25,9 @@ type Provider struct {
 	labs map[string]*Cluster
 	// CreateErr, if set, is what Create returns (with the cluster made so far).
 	CreateErr error
+	// OnCreate, if set, is called by Create once the cluster is made,
+	// before it returns: a test may cancel, wait or panic there.
+	OnCreate func(ctx context.Context, c *Cluster)
 	// Deleted records every Delete and DeleteRun, as "name" or "name/run".
 	Deleted []string
 	// KeepsMachines is what Persistent reports.
@@ -41,8 +44,8 @@ func (p *Provider) Name() string { return "fake" }
 // 10.0.0.(10+i).
 func (p *Provider) Create(ctx context.Context, t *topology.Topology, opts provider.CreateOptions) (provider.Cluster, error) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	if _, ok := p.labs[t.Name]; ok {
+		p.mu.Unlock()
 		return nil, fmt.Errorf("%w: %s", provider.ErrExists, t.Name)
 	}
 	c := NewCluster(t.Name, opts.RunID)
@@ -51,7 +54,19 @@ func (p *Provider) Create(ctx context.Context, t *topology.Topology, opts provid
 		c.Add(n.Name, n.Role, fmt.Sprintf("10.0.0.%d", 10+i))
 	}
 	p.labs[t.Name] = c
-	return c, p.CreateErr
+	on, err := p.OnCreate, p.CreateErr
+	p.mu.Unlock()
+	if on != nil {
+		on(ctx, c)
+	}
+	return c, err
+}
+
+// Lab returns the named lab's cluster, or nil.
+func (p *Provider) Lab(name string) *Cluster {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.labs[name]
 }
 
 // Open implements provider.Provider.
