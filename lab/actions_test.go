@@ -58,7 +58,7 @@ func TestPlanListsTheStepsInOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := &Lab{Name: "plan", Topology: topo}
+	l := &Lab{name: "plan", topo: topo}
 	acts, err := plan(&upState{lab: l, d: &deployment{}})
 	if err != nil {
 		t.Fatal(err)
@@ -104,7 +104,7 @@ func TestUpOnAFakeProviderCleansUpOnFailure(t *testing.T) {
 	if got := stepLines(f.out.String()); !slices.Equal(got, want) {
 		t.Errorf("steps %q, want %q\n%s", got, want, f.out.String())
 	}
-	if l == nil || l.RunID == "" || !slices.Equal(f.p.Deleted, []string{"fk/" + l.RunID}) {
+	if l == nil || l.runID == "" || !slices.Equal(f.p.Deleted, []string{"fk/" + l.runID}) {
 		t.Errorf("deleted %v, want only this run's", f.p.Deleted)
 	}
 	if f.p.Lab("fk") != nil {
@@ -113,7 +113,7 @@ func TestUpOnAFakeProviderCleansUpOnFailure(t *testing.T) {
 	if _, err := os.Stat(StateDir("fk")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("state dir left: %v", err)
 	}
-	if c, ok := l.Cluster.(*fake.Cluster); !ok || !c.Closed() {
+	if c, ok := l.cluster.(*fake.Cluster); !ok || !c.Closed() {
 		t.Error("the cluster was not closed")
 	}
 }
@@ -170,7 +170,7 @@ func TestUpOnAFakeProviderCancelled(t *testing.T) {
 	if !errors.Is(err, context.Canceled) || !strings.HasPrefix(err.Error(), "starting 3 nodes and the registry: ") {
 		t.Fatalf("Up = %v", err)
 	}
-	if !slices.Equal(f.p.Deleted, []string{"fk/" + l.RunID}) {
+	if !slices.Equal(f.p.Deleted, []string{"fk/" + l.runID}) {
 		t.Errorf("deleted %v", f.p.Deleted)
 	}
 	if !strings.Contains(f.out.String(), "bring-up of lab fk cancelled (interrupted by the test): removing what it made") {

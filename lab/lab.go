@@ -65,20 +65,49 @@ type Info struct {
 	IngressWhy string `json:"ingressWhy"`
 }
 
-// Lab is a running lab.
+// Lab is a handle on a running lab: its nodes, its manager, its status,
+// Down. What it deploys (stacks.go, images.go), the secrets it makes
+// (secrets.go) and what it keeps on disk (record.go, StateDir) are in
+// files of their own. Its fields are read through accessors: only Up and
+// Open set them.
 type Lab struct {
-	Name     string
-	RunID    string             // the bring-up that made it
-	Topology *topology.Topology // for a lab opened by name, its record's
-	// Cluster is the provider's handle on the lab's machines; nil until
-	// Up has made them.
-	Cluster  provider.Cluster
-	Provider provider.Provider
-	Host     client.APIClient
-	Info     Info
-	// BringUp is how long Up took, step by step.
-	BringUp Timings
+	name    string
+	runID   string             // the bring-up that made it
+	topo    *topology.Topology // for a lab opened by name, its record's
+	cluster provider.Cluster   // nil until Up has made the machines
+	prov    provider.Provider
+	host    client.APIClient
+	info    Info
+	bringUp Timings
 }
+
+// Name is the lab's name.
+func (l *Lab) Name() string { return l.name }
+
+// RunID is the bring-up that made the lab.
+func (l *Lab) RunID() string { return l.runID }
+
+// Topology is the topology the lab was made from, under the lab's name
+// (for a lab opened by name, its record's); never nil. It is the lab's:
+// do not change it.
+func (l *Lab) Topology() *topology.Topology { return l.topo }
+
+// Cluster is the provider's handle on the lab's machines; nil until Up
+// has made them.
+func (l *Lab) Cluster() provider.Cluster { return l.cluster }
+
+// Provider is the provider that made the lab's machines.
+func (l *Lab) Provider() provider.Provider { return l.prov }
+
+// Host is this machine's engine, through which the lab was made: it builds
+// the lab's images and pushes them.
+func (l *Lab) Host() client.APIClient { return l.host }
+
+// Info is what preflight measured (for an opened lab: its ingress mode).
+func (l *Lab) Info() Info { return l.info }
+
+// BringUp is how long Up took, step by step.
+func (l *Lab) BringUp() Timings { return l.bringUp }
 
 // Timings records how long each step took.
 type Timings struct {
@@ -283,13 +312,13 @@ func Open(ctx context.Context, name string) (*Lab, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &Lab{Name: name, RunID: c.RunID(), Topology: topologyOf(o, c), Cluster: c, Provider: o.p, Host: o.host}
-	if l.RunID == "" && o.rec != nil {
-		l.RunID = o.rec.RunID
+	l := &Lab{name: name, runID: c.RunID(), topo: topologyOf(o, c), cluster: c, prov: o.p, host: o.host}
+	if l.runID == "" && o.rec != nil {
+		l.runID = o.rec.RunID
 	}
 	if mgr, _, err := l.Manager(ctx); err == nil {
 		if sw, err := mgr.SwarmInspect(ctx, client.SwarmInspectOptions{}); err == nil {
-			l.Info.Ingress = sw.Swarm.Spec.Labels[common.LabelIngress]
+			l.info.Ingress = sw.Swarm.Spec.Labels[common.LabelIngress]
 		}
 	}
 	return l, nil
@@ -367,22 +396,22 @@ func DownAll(ctx context.Context) ([]string, error) {
 // outlive it: see provider.Provider.Persistent), then what its provider
 // made, then its state on this machine (its record, its secrets).
 func (l *Lab) Down(ctx context.Context) error {
-	err := teardown(ctx, l.Provider, l.Cluster, l.Name, "")
+	err := teardown(ctx, l.prov, l.cluster, l.name, "")
 	l.closeCluster()
 	if err != nil {
 		return err // keep the record: it is how down finds the lab again
 	}
-	return removeState(l.Name)
+	return removeState(l.name)
 }
 
 // Refresh re-reads the state of the lab's nodes from its provider.
 func (l *Lab) Refresh(ctx context.Context) error {
-	return l.Cluster.Refresh(ctx)
+	return l.cluster.Refresh(ctx)
 }
 
 // Node returns the handle on the named node.
 func (l *Lab) Node(name string) (provider.Node, error) {
-	return provider.Find(l.Cluster, name)
+	return provider.Find(l.cluster, name)
 }
 
 // Client returns a client for the named node's engine; the lab's cluster
@@ -398,15 +427,15 @@ func (l *Lab) Client(node string) (*client.Client, error) {
 // Close releases the clients and tunnels the lab holds; the lab itself
 // stays up.
 func (l *Lab) Close() error {
-	if l.Cluster == nil {
+	if l.cluster == nil {
 		return nil
 	}
-	return l.Cluster.Close()
+	return l.cluster.Close()
 }
 
 func (l *Lab) closeCluster() {
-	if l.Cluster != nil {
-		l.Cluster.Close()
+	if l.cluster != nil {
+		l.cluster.Close()
 	}
 }
 
@@ -416,7 +445,7 @@ func (l *Lab) Manager(ctx context.Context) (*client.Client, string, error) {
 	var errs []string
 	var fallback *client.Client
 	var fallbackName string
-	for _, n := range l.Cluster.Nodes() {
+	for _, n := range l.cluster.Nodes() {
 		if n.Role() != topology.RoleManager || !n.State().Running() {
 			continue
 		}
@@ -446,7 +475,7 @@ func (l *Lab) Manager(ctx context.Context) (*client.Client, string, error) {
 	if len(errs) == 0 {
 		errs = append(errs, "no manager node is running")
 	}
-	return nil, "", fmt.Errorf("no manager of lab %s can answer for the swarm: %s", l.Name, strings.Join(errs, "; "))
+	return nil, "", fmt.Errorf("no manager of lab %s can answer for the swarm: %s", l.name, strings.Join(errs, "; "))
 }
 
 // Do applies a fault or repair to a node.
@@ -463,11 +492,11 @@ func (l *Lab) Do(ctx context.Context, node string, a provider.Action) error {
 
 // Members describes the lab's nodes as the topology wants them in the swarm.
 func (l *Lab) Members() ([]swarm.Member, error) {
-	if l.Topology == nil {
+	if l.topo == nil {
 		return nil, errors.New("lab opened by name has no topology")
 	}
 	var ms []swarm.Member
-	for _, tn := range l.Topology.Nodes {
+	for _, tn := range l.topo.Nodes {
 		n, err := l.Node(tn.Name)
 		if err != nil {
 			return nil, err
@@ -495,7 +524,7 @@ func (l *Lab) Status(ctx context.Context) (*swarm.Status, error) {
 
 // DockerHost is the DOCKER_HOST value that drives the lab's first manager.
 func (l *Lab) DockerHost() string {
-	for _, n := range l.Cluster.Nodes() {
+	for _, n := range l.cluster.Nodes() {
 		if n.Role() == topology.RoleManager {
 			return n.DockerHost()
 		}

@@ -24,7 +24,7 @@ type leftoverer interface {
 // that is how tests check that nothing of a lab outlives it, whatever
 // provider made it.
 func (l *Lab) Leftovers(ctx context.Context) ([]string, error) {
-	return leftovers(ctx, l.Provider, l.Name)
+	return leftovers(ctx, l.prov, l.name)
 }
 
 // Leftovers lists what is left of the lab called name, as Lab.Leftovers

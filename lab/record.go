@@ -21,6 +21,21 @@ import (
 // the state directory. A docker lab made before labs had records is found
 // by its containers' labels instead (see Open).
 
+// StateDir holds what the lab keeps on this machine for one lab: its
+// record, and the secrets it generated for its stacks. Down removes it.
+func StateDir(name string) string {
+	base, err := os.UserCacheDir()
+	if err != nil {
+		base = os.TempDir()
+	}
+	return filepath.Join(base, "swarmlab", "labs", name)
+}
+
+// removeState deletes the lab's host-side state.
+func removeState(name string) error {
+	return os.RemoveAll(StateDir(name))
+}
+
 // recordFile is the record, as JSON.
 const recordFile = "lab.json"
 

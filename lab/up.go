@@ -57,24 +57,24 @@ func Up(ctx context.Context, t *topology.Topology, opts Options) (l *Lab, err er
 			return nil, err
 		}
 	}
-	l = &Lab{Name: t.Name, RunID: newRunID(), Topology: t, Provider: p, Host: host}
+	l = &Lab{name: t.Name, runID: newRunID(), topo: t, prov: p, host: host}
 	// Every lab is found again by name through its record, written when
 	// its machines are about to be made.
-	rec, err := newRecord(t, l.RunID, HostAddr())
+	rec, err := newRecord(t, l.runID, HostAddr())
 	if err != nil {
 		return nil, err
 	}
 	s := &upState{lab: l, rec: rec, d: &deployment{}, registryUp: make(chan struct{}), seq: sequential()}
 
 	removeOnFailure := func() {
-		afterFailure(ctx, opts.KeepOnFailure, out, l.Name, func(cctx context.Context) error {
-			derr := teardown(cctx, p, l.Cluster, l.Name, l.RunID)
+		afterFailure(ctx, opts.KeepOnFailure, out, l.name, func(cctx context.Context) error {
+			derr := teardown(cctx, p, l.cluster, l.name, l.runID)
 			l.closeCluster()
 			switch {
-			case l.Cluster != nil: // the name was ours: so is its state
-				derr = errors.Join(derr, removeState(l.Name))
+			case l.cluster != nil: // the name was ours: so is its state
+				derr = errors.Join(derr, removeState(l.name))
 			case s.recorded: // the record is ours, the rest may not be
-				derr = errors.Join(derr, removeRecord(l.Name))
+				derr = errors.Join(derr, removeRecord(l.name))
 			}
 			return derr
 		})
@@ -98,10 +98,10 @@ func Up(ctx context.Context, t *topology.Topology, opts Options) (l *Lab, err er
 	if err := r.run(ctx, s, actions); err != nil {
 		return l, err
 	}
-	l.BringUp.Total = time.Since(start)
+	l.bringUp.Total = time.Since(start)
 	if s.d.tracker != nil {
 		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		l.BringUp.Services = l.serviceTimings(pctx, s.d.tracker, start)
+		l.bringUp.Services = l.serviceTimings(pctx, s.d.tracker, start)
 		cancel()
 	}
 	if err := ctx.Err(); err != nil { // cancelled at the very end: still not up
@@ -163,7 +163,7 @@ func (a joinJob) Run(ctx context.Context, s *upState) error {
 // (they need neither), and pushed as soon as the registry answers; the
 // deploy step then only waits for them.
 func plan(s *upState) ([]action, error) {
-	l, t, d := s.lab, s.lab.Topology, s.d
+	l, t, d := s.lab, s.lab.topo, s.d
 	var acts []action
 	for i := range t.Stacks {
 		specs, err := stackImageSpecs(t.StackPath(i))
@@ -192,7 +192,7 @@ func plan(s *upState) ([]action, error) {
 		}})
 	}
 	acts = append(acts,
-		step{"Checking images", func(ctx context.Context, s *upState) error { return checkImages(ctx, s.lab.Host) }},
+		step{"Checking images", func(ctx context.Context, s *upState) error { return checkImages(ctx, s.lab.host) }},
 		step{fmt.Sprintf("Starting %d nodes and the registry", len(t.Nodes)), createMachines},
 		step{"Preflight and registry push", func(ctx context.Context, s *upState) error { return s.lab.preflightAndPush(ctx) }},
 		step{"Forming the swarm", func(ctx context.Context, s *upState) error { return s.lab.formSwarm(ctx) }},
@@ -227,9 +227,9 @@ func createMachines(ctx context.Context, s *upState) error {
 	}
 	s.recorded = true
 	l := s.lab
-	c, err := l.Provider.Create(ctx, l.Topology, provider.CreateOptions{RunID: l.RunID})
+	c, err := l.prov.Create(ctx, l.topo, provider.CreateOptions{RunID: l.runID})
 	if c != nil {
-		l.Cluster = c
+		l.cluster = c
 	}
 	if err == nil {
 		close(s.registryUp)
@@ -375,7 +375,7 @@ func (r *runner) offset(t time.Time) time.Duration {
 
 // record appends a step's timing and writes its line.
 func (r *runner) record(st StepTiming, err error, note string) error {
-	r.lab.BringUp.Steps = append(r.lab.BringUp.Steps, st)
+	r.lab.bringUp.Steps = append(r.lab.bringUp.Steps, st)
 	mark := "✓"
 	if err != nil {
 		mark = "✗"
@@ -558,13 +558,13 @@ func (l *Lab) preflightAndPush(ctx context.Context) error {
 // preflight records the API versions negotiated with the host and each node,
 // the cgroup versions, and whether IPVS works, which decides the ingress mode.
 func (l *Lab) preflight(ctx context.Context) error {
-	info := Info{NodeAPI: map[string]string{}, HostAPI: l.Host.ClientVersion()}
-	if hi, err := l.Host.Info(ctx, client.InfoOptions{}); err == nil {
+	info := Info{NodeAPI: map[string]string{}, HostAPI: l.host.ClientVersion()}
+	if hi, err := l.host.Info(ctx, client.InfoOptions{}); err == nil {
 		info.HostCgroup = hi.Info.CgroupVersion
 	}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	nodes := l.Cluster.Nodes()
+	nodes := l.cluster.Nodes()
 	errs := make([]error, len(nodes))
 	for i, n := range nodes {
 		wg.Add(1)
@@ -594,7 +594,7 @@ func (l *Lab) preflight(ctx context.Context) error {
 		return err
 	}
 	info.Ingress, info.IngressWhy = l.detectIngress(ctx)
-	l.Info = info
+	l.info = info
 	return nil
 }
 
@@ -606,7 +606,7 @@ func (l *Lab) detectIngress(ctx context.Context) (mode, why string) {
 	case RoutingMesh, EdgeProxy:
 		return v, "set by SWARMLAB_INGRESS"
 	}
-	first := l.Cluster.Nodes()[0]
+	first := l.cluster.Nodes()[0]
 	node := first.Name()
 	if _, err := first.Exec(ctx, "sh", "-c", "test -e /proc/net/ip_vs || { modprobe ip_vs 2>/dev/null; test -e /proc/net/ip_vs; }"); err != nil {
 		return EdgeProxy, "the kernel has no IPVS (no /proc/net/ip_vs on node " + node + "), so the routing mesh cannot route"
@@ -617,7 +617,7 @@ func (l *Lab) detectIngress(ctx context.Context) (mode, why string) {
 // pushStandardImages puts redis, postgres, haproxy and nginx in the lab
 // registry under their public names, so that "image: redis" resolves offline.
 func (l *Lab) pushStandardImages(ctx context.Context) error {
-	if !l.Cluster.Registry().Mirror {
+	if !l.cluster.Registry().Mirror {
 		return nil // the nodes pull docker.io names themselves
 	}
 	std := images.Standard()
@@ -627,7 +627,7 @@ func (l *Lab) pushStandardImages(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			local, err := images.Resolve(ctx, l.Host, img)
+			local, err := images.Resolve(ctx, l.host, img)
 			if err != nil {
 				errs[i] = err
 				return
@@ -658,9 +658,9 @@ func (l *Lab) formSwarm(ctx context.Context) error {
 		}
 	}
 	opts := swarm.Options{
-		Heartbeat: l.Topology.Swarm.DispatcherHeartbeat.Duration,
+		Heartbeat: l.topo.Swarm.DispatcherHeartbeat.Duration,
 		// On the swarm itself, readable by anyone who can reach a manager.
-		Labels: map[string]string{common.LabelLab: l.Name, common.LabelRun: l.RunID, common.LabelIngress: l.Info.Ingress},
+		Labels: map[string]string{common.LabelLab: l.name, common.LabelRun: l.runID, common.LabelIngress: l.info.Ingress},
 	}
 	if err := swarm.Form(ctx, ms, opts); err != nil {
 		return err
@@ -674,14 +674,14 @@ func (l *Lab) formSwarm(ctx context.Context) error {
 // without) and ${SWARMLAB_LAB}.
 func (l *Lab) StackEnv() map[string]string {
 	mode := "host"
-	if l.Info.Ingress == RoutingMesh {
+	if l.info.Ingress == RoutingMesh {
 		mode = "ingress"
 	}
 	return map[string]string{
-		"SWARMLAB_REGISTRY":     l.Cluster.Registry().Pull,
-		"SWARMLAB_INGRESS":      l.Info.Ingress,
+		"SWARMLAB_REGISTRY":     l.cluster.Registry().Pull,
+		"SWARMLAB_INGRESS":      l.info.Ingress,
 		"SWARMLAB_PUBLISH_MODE": mode,
-		"SWARMLAB_LAB":          l.Name,
+		"SWARMLAB_LAB":          l.name,
 	}
 }
 
@@ -719,7 +719,7 @@ func (l *Lab) deployStacks(ctx context.Context, d *deployment, seq bool) error {
 	if err != nil {
 		return err
 	}
-	stacks := l.Topology.Stacks
+	stacks := l.topo.Stacks
 	names := make([]string, len(stacks))
 	for i, s := range stacks {
 		names[i] = s.Name
@@ -735,7 +735,7 @@ func (l *Lab) deployStacks(ctx context.Context, d *deployment, seq bool) error {
 		if seq {
 			limit = 1
 		}
-		_, cfg, err := l.prepareStack(ctx, stacks[i].Name, l.Topology.StackPath(i), d.images[i], d.built, limit, nil)
+		_, cfg, err := l.prepareStack(ctx, stacks[i].Name, l.topo.StackPath(i), d.images[i], d.built, limit, nil)
 		if err != nil {
 			return err
 		}
