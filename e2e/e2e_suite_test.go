@@ -118,15 +118,15 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 		releaseLab = labtest.RemoveOnInterrupt(l)
 	}
 	sut = &system{lab: l, topo: topo, name: topoName}
-	up := &bringUpReport{Seconds: secs(l.BringUp.Total), FirstAttemptFailed: firstAttempt}
-	for _, st := range l.BringUp.Steps {
+	up := &bringUpReport{Seconds: secs(l.BringUp().Total), FirstAttemptFailed: firstAttempt}
+	for _, st := range l.BringUp().Steps {
 		up.Steps = append(up.Steps, seconds{Name: st.Name, Seconds: secs(st.Duration)})
 	}
 	run.Lock()
 	run.bringUp = up
 	run.Unlock()
 	GinkgoWriter.Printf("lab %s up in %.1fs; ingress %s (%s); API host %s, nodes %v\n",
-		l.Name, l.BringUp.Total.Seconds(), l.Info.Ingress, l.Info.IngressWhy, l.Info.HostAPI, l.Info.NodeAPI)
+		l.Name(), l.BringUp().Total.Seconds(), l.Info().Ingress, l.Info().IngressWhy, l.Info().HostAPI, l.Info().NodeAPI)
 
 	By("deploying the e2e stack: echo behind an HAProxy edge")
 	start := time.Now()
@@ -179,16 +179,16 @@ var _ = AfterSuite(func(ctx SpecContext) {
 	}
 	if keepLab() {
 		fmt.Fprintf(GinkgoWriter, "%s=1: lab %s kept. Drive it with: eval \"$(scripts/swarmlab env %s)\"; remove it with: scripts/swarmlab down %s\n",
-			envKeep, sut.lab.Name, sut.lab.Name, sut.lab.Name)
+			envKeep, sut.lab.Name(), sut.lab.Name(), sut.lab.Name())
 		return
 	}
-	By("removing lab " + sut.lab.Name)
+	By("removing lab " + sut.lab.Name())
 	defer releaseLab()
 	if err := sut.lab.Down(ctx); err != nil {
-		addProblem("removing lab %s: %v", sut.lab.Name, err)
-		Fail(fmt.Sprintf("removing lab %s: %v", sut.lab.Name, err))
+		addProblem("removing lab %s: %v", sut.lab.Name(), err)
+		Fail(fmt.Sprintf("removing lab %s: %v", sut.lab.Name(), err))
 	}
-	waitFor(ctx, "nothing of lab "+sut.lab.Name+" to be left", time.Minute, nothingLeft(sut.lab))
+	waitFor(ctx, "nothing of lab "+sut.lab.Name()+" to be left", time.Minute, nothingLeft(sut.lab))
 }, NodeTimeout(cleanupTimeout))
 
 var _ = ReportAfterSuite("e2e reports", func(report Report) {

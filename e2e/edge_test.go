@@ -44,8 +44,8 @@ func (s *system) refreshEdge(ctx context.Context) {
 
 // edgeNode is the node whose address edgeURL names.
 func (s *system) edgeNode() string {
-	for _, n := range s.lab.Cluster.Nodes() {
-		if addr, err := s.lab.Cluster.PublishedAddr(n.Name(), edgePort); err == nil && strings.Contains(s.edgeURL, "//"+addr+"/") {
+	for _, n := range s.lab.Cluster().Nodes() {
+		if addr, err := s.lab.Cluster().PublishedAddr(n.Name(), edgePort); err == nil && strings.Contains(s.edgeURL, "//"+addr+"/") {
 			return n.Name()
 		}
 	}

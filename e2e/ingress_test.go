@@ -111,7 +111,7 @@ var _ = Describe("Ingress load balancing", Label("ingress"), func() {
 			tasks := sut.runningTasks(ctx, meshService)
 
 			var all []probe.Outcome
-			nodes := sut.lab.Cluster.Nodes()
+			nodes := sut.lab.Cluster().Nodes()
 			per := lbRequests / len(nodes)
 			for _, n := range nodes {
 				url := "http://" + sut.published(n.Name(), meshPort) + "/"
@@ -153,14 +153,14 @@ func expectFair(sum probe.Summary, tasks []placedTask) {
 // when the lab's preflight found no IPVS. When the ingress mode was set by
 // SWARMLAB_INGRESS, preflight did not look, so this looks as it does.
 func (s *system) noIPVS(ctx context.Context) (string, bool) {
-	info := s.lab.Info
+	info := s.lab.Info()
 	switch {
 	case info.Ingress == lab.RoutingMesh:
 		return "", false
 	case info.Ingress == lab.EdgeProxy && strings.Contains(info.IngressWhy, "no IPVS"):
 		return fmt.Sprintf("the lab's ingress mode is %s (%s)", info.Ingress, info.IngressWhy), true
 	}
-	first := s.lab.Cluster.Nodes()[0]
+	first := s.lab.Cluster().Nodes()[0]
 	node := first.Name()
 	if _, err := first.Exec(ctx, "sh", "-c", "test -e /proc/net/ip_vs || { modprobe ip_vs 2>/dev/null; test -e /proc/net/ip_vs; }"); err != nil {
 		return fmt.Sprintf("the lab's ingress mode is %s (%s), and node %s has no IPVS (/proc/net/ip_vs)", info.Ingress, info.IngressWhy, node), true

@@ -383,7 +383,7 @@ func saveDiagnostics(ctx context.Context, spec string) string {
 		}
 	}
 	sut.lab.Refresh(ctx)
-	for _, n := range sut.lab.Cluster.Nodes() {
+	for _, n := range sut.lab.Cluster().Nodes() {
 		write("node-"+n.Name()+"-dockerd.log", func(f *os.File) error {
 			return n.Logs(ctx, f)
 		})
@@ -466,9 +466,9 @@ func writeReports(report Report) {
 	records := run.records
 	run.Unlock()
 	if sut != nil {
-		rr.TopologyFile, rr.Lab = sut.topo.Source(), sut.lab.Name
-		rr.APIVersions = &apiReport{Host: sut.lab.Info.HostAPI, Nodes: sut.lab.Info.NodeAPI}
-		rr.Ingress = &ingressReport{Mode: sut.lab.Info.Ingress, Why: sut.lab.Info.IngressWhy}
+		rr.TopologyFile, rr.Lab = sut.topo.Source(), sut.lab.Name()
+		rr.APIVersions = &apiReport{Host: sut.lab.Info().HostAPI, Nodes: sut.lab.Info().NodeAPI}
+		rr.Ingress = &ingressReport{Mode: sut.lab.Info().Ingress, Why: sut.lab.Info().IngressWhy}
 	}
 	skipReason := beforeAllSkips(report.SpecReports)
 	var notRun []string

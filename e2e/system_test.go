@@ -71,7 +71,7 @@ func (s *system) node(name string) provider.Node {
 // publishes it: the provider says.
 func (s *system) published(node string, port uint16) string {
 	GinkgoHelper()
-	addr, err := s.lab.Cluster.PublishedAddr(node, port)
+	addr, err := s.lab.Cluster().PublishedAddr(node, port)
 	Expect(err).NotTo(HaveOccurred())
 	return addr
 }
@@ -508,7 +508,7 @@ func (s *system) restore(ctx context.Context) []string {
 	if err := s.lab.Refresh(ctx); err != nil {
 		return []string{"refresh: " + err.Error()}
 	}
-	for _, n := range s.lab.Cluster.Nodes() {
+	for _, n := range s.lab.Cluster().Nodes() {
 		var a provider.Action
 		switch st := n.State(); {
 		case st == provider.Paused:

@@ -56,8 +56,8 @@ func BenchmarkNodeIdleMemory(b *testing.B) {
 	defer l.Down(ctx)
 	time.Sleep(10 * time.Second)
 	var worst float64
-	for _, n := range l.Cluster.Nodes() {
-		res, err := l.Host.ContainerStats(ctx, "swarmlab-bench-mem-"+n.Name(), client.ContainerStatsOptions{Stream: false})
+	for _, n := range l.Cluster().Nodes() {
+		res, err := l.Host().ContainerStats(ctx, "swarmlab-bench-mem-"+n.Name(), client.ContainerStatsOptions{Stream: false})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -137,7 +137,7 @@ func TestCancelledUpCleansUpAndReturns(t *testing.T) {
 		if took > 10*time.Second {
 			t.Errorf("keep %v: Up took %v to return after the cancel", keep, took)
 		}
-		if l == nil || l.RunID == "" {
+		if l == nil || l.runID == "" {
 			t.Fatalf("keep %v: Up returned no lab with its run id", keep)
 		}
 		lists, cancelled := f.listCalls()
@@ -145,12 +145,12 @@ func TestCancelledUpCleansUpAndReturns(t *testing.T) {
 		// even with --keep-on-failure: a cancel is not a failure.
 		var ofRun int
 		for _, c := range lists {
-			if strings.Contains(c, "io.swarmlab.run="+l.RunID) && strings.Contains(c, "cancel-test") {
+			if strings.Contains(c, "io.swarmlab.run="+l.runID) && strings.Contains(c, "cancel-test") {
 				ofRun++
 			}
 		}
 		if ofRun == 0 {
-			t.Errorf("keep %v: no cleanup listed what run %s made; list calls: %q\n%s", keep, l.RunID, lists, out)
+			t.Errorf("keep %v: no cleanup listed what run %s made; list calls: %q\n%s", keep, l.runID, lists, out)
 		}
 		if cancelled > 0 {
 			t.Errorf("keep %v: %d of the cleanup's calls ran on the cancelled context", keep, cancelled)

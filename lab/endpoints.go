@@ -78,7 +78,7 @@ func (l *Lab) Endpoints(ctx context.Context) ([]Endpoint, error) {
 			continue
 		}
 		for _, p := range s.Endpoint.Ports {
-			addr, err := l.Cluster.PublishedAddr(nodes[0], uint16(p.PublishedPort))
+			addr, err := l.cluster.PublishedAddr(nodes[0], uint16(p.PublishedPort))
 			if err != nil {
 				return nil, err
 			}
@@ -106,7 +106,7 @@ func (l *Lab) serviceNodes(ctx context.Context, mgr client.APIClient, s swarm.Se
 	}
 	if mesh {
 		var names []string
-		for _, n := range l.Cluster.Nodes() {
+		for _, n := range l.cluster.Nodes() {
 			names = append(names, n.Name())
 		}
 		return names, nil
@@ -148,7 +148,7 @@ func (l *Lab) fillURL(tmpl, node string) (string, error) {
 			port, after = uint16(p), rest[len(digits):]
 		}
 	}
-	addr, err := l.Cluster.PublishedAddr(node, port)
+	addr, err := l.cluster.PublishedAddr(node, port)
 	if err != nil {
 		return "", err
 	}

@@ -20,7 +20,7 @@ func fakeLab() (*Lab, *fake.Cluster, *fake.Node, *fake.Node) {
 	c := fake.NewCluster("unit", "r1")
 	m1 := c.Add("m1", "manager", "10.0.0.10")
 	w1 := c.Add("w1", "worker", "10.0.0.11")
-	return &Lab{Name: "unit", RunID: "r1", Cluster: c, Provider: fake.New()}, c, m1, w1
+	return &Lab{name: "unit", runID: "r1", cluster: c, prov: fake.New()}, c, m1, w1
 }
 
 func TestDoAppliesTheActionToTheNodeHandle(t *testing.T) {
@@ -96,7 +96,7 @@ func TestURLsAskTheProviderWhereAPortAnswers(t *testing.T) {
 			t.Errorf("fillURL(%q) = %q, %v; want %q", tmpl, got, err, want)
 		}
 	}
-	l.Cluster = remapped{c}
+	l.cluster = remapped{c}
 	for tmpl, want := range map[string]string{
 		"http://{addr}/":      "http://127.0.0.1:10080/",
 		"https://{addr}/":     "https://127.0.0.1:10443/",
@@ -123,7 +123,7 @@ func TestPushImageNeedsARegistryToPushTo(t *testing.T) {
 func TestStackEnvNamesTheRegistryNodesPullFrom(t *testing.T) {
 	l, c, _, _ := fakeLab()
 	c.Reg.Pull = "127.0.0.1:5000"
-	l.Info.Ingress = RoutingMesh
+	l.info.Ingress = RoutingMesh
 	env := l.StackEnv()
 	if env["SWARMLAB_REGISTRY"] != "127.0.0.1:5000" || env["SWARMLAB_PUBLISH_MODE"] != "ingress" || env["SWARMLAB_LAB"] != "unit" {
 		t.Errorf("StackEnv = %v", env)

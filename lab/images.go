@@ -19,7 +19,7 @@ func LocalImage(ctx context.Context, l *Lab, name string) (string, error) {
 	if !ok {
 		return "", fmt.Errorf("no lab image named %q", name)
 	}
-	return images.Resolve(ctx, l.Host, img)
+	return images.Resolve(ctx, l.host, img)
 }
 
 // PushImage copies a host image into the lab registry under each target
@@ -27,12 +27,12 @@ func LocalImage(ctx context.Context, l *Lab, name string) (string, error) {
 // lab has a registry per node (ssh), it goes to each. A target the registry
 // already holds with the same image is not pushed again.
 func PushImage(ctx context.Context, l *Lab, local string, targets ...string) error {
-	addrs := l.Cluster.Registry().Push
+	addrs := l.cluster.Registry().Push
 	if len(addrs) == 0 {
-		return fmt.Errorf("lab %s has no registry to push %s to (is its registry running?)", l.Name, local)
+		return fmt.Errorf("lab %s has no registry to push %s to (is its registry running?)", l.name, local)
 	}
 	return eachAtOnce(ctx, len(addrs), 0, func(i int) error {
-		return registry.PushIfMissing(ctx, l.Host, addrs[i], local, targets...)
+		return registry.PushIfMissing(ctx, l.host, addrs[i], local, targets...)
 	})
 }
 
@@ -81,7 +81,7 @@ func (l *Lab) buildImages(ctx context.Context, imgs []*stackImage, limit int) er
 	return eachAtOnce(ctx, len(imgs), limit, func(i int) error {
 		img := imgs[i]
 		return subStep(ctx, "build "+img.name, func() error {
-			local, err := images.BuildGo(ctx, l.Host, img.spec)
+			local, err := images.BuildGo(ctx, l.host, img.spec)
 			img.local = local
 			return err
 		})
@@ -103,7 +103,7 @@ func (l *Lab) pushImages(ctx context.Context, imgs []*stackImage) error {
 func (l *Lab) imageEnv(imgs []*stackImage) map[string]string {
 	env := map[string]string{}
 	for _, img := range imgs {
-		env[stack.ImageEnv(img.name)] = l.Cluster.Registry().Pull + "/" + img.local
+		env[stack.ImageEnv(img.name)] = l.cluster.Registry().Pull + "/" + img.local
 	}
 	return env
 }
@@ -111,12 +111,12 @@ func (l *Lab) imageEnv(imgs []*stackImage) map[string]string {
 // BuildGoImage builds a Go image on the host and pushes it into the lab
 // registry; it returns the reference nodes pull it by.
 func (l *Lab) BuildGoImage(ctx context.Context, img images.GoImage) (string, error) {
-	local, err := images.BuildGo(ctx, l.Host, img)
+	local, err := images.BuildGo(ctx, l.host, img)
 	if err != nil {
 		return "", err
 	}
 	if err := PushImage(ctx, l, local, local); err != nil {
 		return "", err
 	}
-	return l.Cluster.Registry().Pull + "/" + local, nil
+	return l.cluster.Registry().Pull + "/" + local, nil
 }

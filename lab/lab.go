@@ -46,6 +46,12 @@ type Options struct {
 	KeepOnFailure bool
 	// Out receives one status line per step; nil discards them.
 	Out io.Writer
+	// Provider makes the lab's machines; nil: the one the topology names
+	// (NewProvider), on Host.
+	Provider provider.Provider
+	// Host is this machine's engine, which builds the lab's images and
+	// pushes them; nil: Host(ctx).
+	Host client.APIClient
 }
 
 // Info is what preflight measured about the engines.
@@ -59,20 +65,49 @@ type Info struct {
 	IngressWhy string `json:"ingressWhy"`
 }
 
-// Lab is a running lab.
+// Lab is a handle on a running lab: its nodes, its manager, its status,
+// Down. What it deploys (stacks.go, images.go), the secrets it makes
+// (secrets.go) and what it keeps on disk (record.go, StateDir) are in
+// files of their own. Its fields are read through accessors: only Up and
+// Open set them.
 type Lab struct {
-	Name     string
-	RunID    string             // the bring-up that made it
-	Topology *topology.Topology // nil for a lab opened by name
-	// Cluster is the provider's handle on the lab's machines; nil until
-	// Up has made them.
-	Cluster  provider.Cluster
-	Provider provider.Provider
-	Host     client.APIClient
-	Info     Info
-	// BringUp is how long Up took, step by step.
-	BringUp Timings
+	name    string
+	runID   string             // the bring-up that made it
+	topo    *topology.Topology // for a lab opened by name, its record's
+	cluster provider.Cluster   // nil until Up has made the machines
+	prov    provider.Provider
+	host    client.APIClient
+	info    Info
+	bringUp Timings
 }
+
+// Name is the lab's name.
+func (l *Lab) Name() string { return l.name }
+
+// RunID is the bring-up that made the lab.
+func (l *Lab) RunID() string { return l.runID }
+
+// Topology is the topology the lab was made from, under the lab's name
+// (for a lab opened by name, its record's); never nil. It is the lab's:
+// do not change it.
+func (l *Lab) Topology() *topology.Topology { return l.topo }
+
+// Cluster is the provider's handle on the lab's machines; nil until Up
+// has made them.
+func (l *Lab) Cluster() provider.Cluster { return l.cluster }
+
+// Provider is the provider that made the lab's machines.
+func (l *Lab) Provider() provider.Provider { return l.prov }
+
+// Host is this machine's engine, through which the lab was made: it builds
+// the lab's images and pushes them.
+func (l *Lab) Host() client.APIClient { return l.host }
+
+// Info is what preflight measured (for an opened lab: its ingress mode).
+func (l *Lab) Info() Info { return l.info }
+
+// BringUp is how long Up took, step by step.
+func (l *Lab) BringUp() Timings { return l.bringUp }
 
 // Timings records how long each step took.
 type Timings struct {
@@ -187,14 +222,77 @@ func NewProvider(ctx context.Context, host client.APIClient, t *topology.Topolog
 	}
 }
 
-// providerFor returns the provider of the named lab: the one its record
-// names, else docker (whose labs are found by their containers' labels).
-func providerFor(ctx context.Context, host client.APIClient, name string) (provider.Provider, error) {
-	t, err := readRecord(name)
+// opened is what opening a lab by name finds: its record (nil for a docker
+// lab made before records), its topology (from the record; nil without
+// one), the host engine it was made through, and its provider.
+type opened struct {
+	rec  *Record
+	topo *topology.Topology
+	host *client.Client
+	p    provider.Provider
+}
+
+// find reads the record of lab name and makes its provider, on the engine
+// the record names; a lab with no record is a docker lab on the host engine
+// (Host), found by its containers' labels.
+func find(ctx context.Context, name string) (*opened, error) {
+	rec, t, err := readRecord(name)
 	if err != nil {
 		return nil, err
 	}
-	return NewProvider(ctx, host, t)
+	var host *client.Client
+	if rec == nil || rec.Access.Engine == HostAddr() {
+		host, err = Host(ctx)
+	} else {
+		host, err = hostAt(ctx, rec.Access.Engine)
+	}
+	if err != nil {
+		return nil, err
+	}
+	p, err := NewProvider(ctx, host, t)
+	if err != nil {
+		host.Close()
+		return nil, err
+	}
+	return &opened{rec: rec, topo: t, host: host, p: p}, nil
+}
+
+// hostAt returns a client for the engine at addr ("": the default socket),
+// checking that it answers.
+func hostAt(ctx context.Context, addr string) (*client.Client, error) {
+	if addr == "" {
+		addr = client.DefaultDockerHost
+	}
+	c, err := engine.Connect(addr)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := engine.Ping(ctx, c); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("%w at %s, where the lab was made (%w)", ErrNoEngine, addr, err)
+	}
+	return c, nil
+}
+
+// topologyOf returns the topology of an opened lab: its record's; for a
+// docker lab made before records, the file its containers name, else one
+// made from its nodes (names and roles), so that a Lab always has one.
+func topologyOf(o *opened, c provider.Cluster) *topology.Topology {
+	if o.topo != nil {
+		return o.topo
+	}
+	if path := c.Topology(); path != "" {
+		if t, _, err := topology.LoadFile(path); err == nil {
+			t.Name = c.Name()
+			return t
+		}
+	}
+	t := &topology.Topology{APIVersion: topology.APIVersion, Kind: topology.Kind, Name: c.Name()}
+	for _, n := range c.Nodes() {
+		t.Nodes = append(t.Nodes, topology.Node{Name: n.Name(), Role: n.Role()})
+	}
+	t.Default()
+	return t
 }
 
 func newRunID() string {
@@ -203,30 +301,31 @@ func newRunID() string {
 	return hex.EncodeToString(b)
 }
 
-// Open returns a handle on an existing lab.
+// Open returns a handle on an existing lab, through its record (see
+// Record), whatever its provider.
 func Open(ctx context.Context, name string) (*Lab, error) {
-	host, err := Host(ctx)
+	o, err := find(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	p, err := providerFor(ctx, host, name)
+	c, err := o.p.Open(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	c, err := p.Open(ctx, name)
-	if err != nil {
-		return nil, err
+	l := &Lab{name: name, runID: c.RunID(), topo: topologyOf(o, c), cluster: c, prov: o.p, host: o.host}
+	if l.runID == "" && o.rec != nil {
+		l.runID = o.rec.RunID
 	}
-	l := &Lab{Name: name, RunID: c.RunID(), Cluster: c, Provider: p, Host: host}
 	if mgr, _, err := l.Manager(ctx); err == nil {
 		if sw, err := mgr.SwarmInspect(ctx, client.SwarmInspectOptions{}); err == nil {
-			l.Info.Ingress = sw.Swarm.Spec.Labels[common.LabelIngress]
+			l.info.Ingress = sw.Swarm.Spec.Labels[common.LabelIngress]
 		}
 	}
 	return l, nil
 }
 
-// Labs names the labs that exist on the host engine.
+// Labs names the labs that exist: those with a record, and the docker labs
+// made before records, found on the host engine by label.
 func Labs(ctx context.Context) ([]string, error) {
 	host, err := Host(ctx)
 	if err != nil {
@@ -250,18 +349,24 @@ func Labs(ctx context.Context) ([]string, error) {
 	return names, err
 }
 
-// Down removes the named lab; removing a lab that does not exist is not an
-// error.
+// Down removes the named lab, as Lab.Down does; removing a lab that does
+// not exist is not an error.
 func Down(ctx context.Context, name string) error {
-	host, err := Host(ctx)
+	o, err := find(ctx, name)
 	if err != nil {
 		return err
 	}
-	p, err := providerFor(ctx, host, name)
-	if err != nil {
-		return err
+	var c provider.Cluster
+	if o.p.Persistent() { // its swarm is on machines that stay: end it
+		if c, err = o.p.Open(ctx, name); err != nil {
+			c = nil // no handle: no swarm of it answers to end
+		}
 	}
-	if err := p.Delete(ctx, name); err != nil {
+	err = teardown(ctx, o.p, c, name, "")
+	if c != nil {
+		c.Close()
+	}
+	if err != nil {
 		return err // keep the record: it is how down finds the lab again
 	}
 	return removeState(name)
@@ -287,24 +392,26 @@ func DownAll(ctx context.Context) ([]string, error) {
 	return names, errors.Join(errs...)
 }
 
-// Down removes the lab.
+// Down removes the lab: its swarm, which is the lab's (on machines that
+// outlive it: see provider.Provider.Persistent), then what its provider
+// made, then its state on this machine (its record, its secrets).
 func (l *Lab) Down(ctx context.Context) error {
-	err := l.Provider.Delete(ctx, l.Name)
+	err := teardown(ctx, l.prov, l.cluster, l.name, "")
 	l.closeCluster()
 	if err != nil {
 		return err // keep the record: it is how down finds the lab again
 	}
-	return removeState(l.Name)
+	return removeState(l.name)
 }
 
 // Refresh re-reads the state of the lab's nodes from its provider.
 func (l *Lab) Refresh(ctx context.Context) error {
-	return l.Cluster.Refresh(ctx)
+	return l.cluster.Refresh(ctx)
 }
 
 // Node returns the handle on the named node.
 func (l *Lab) Node(name string) (provider.Node, error) {
-	return provider.Find(l.Cluster, name)
+	return provider.Find(l.cluster, name)
 }
 
 // Client returns a client for the named node's engine; the lab's cluster
@@ -320,15 +427,15 @@ func (l *Lab) Client(node string) (*client.Client, error) {
 // Close releases the clients and tunnels the lab holds; the lab itself
 // stays up.
 func (l *Lab) Close() error {
-	if l.Cluster == nil {
+	if l.cluster == nil {
 		return nil
 	}
-	return l.Cluster.Close()
+	return l.cluster.Close()
 }
 
 func (l *Lab) closeCluster() {
-	if l.Cluster != nil {
-		l.Cluster.Close()
+	if l.cluster != nil {
+		l.cluster.Close()
 	}
 }
 
@@ -338,7 +445,7 @@ func (l *Lab) Manager(ctx context.Context) (*client.Client, string, error) {
 	var errs []string
 	var fallback *client.Client
 	var fallbackName string
-	for _, n := range l.Cluster.Nodes() {
+	for _, n := range l.cluster.Nodes() {
 		if n.Role() != topology.RoleManager || !n.State().Running() {
 			continue
 		}
@@ -368,7 +475,7 @@ func (l *Lab) Manager(ctx context.Context) (*client.Client, string, error) {
 	if len(errs) == 0 {
 		errs = append(errs, "no manager node is running")
 	}
-	return nil, "", fmt.Errorf("no manager of lab %s can answer for the swarm: %s", l.Name, strings.Join(errs, "; "))
+	return nil, "", fmt.Errorf("no manager of lab %s can answer for the swarm: %s", l.name, strings.Join(errs, "; "))
 }
 
 // Do applies a fault or repair to a node.
@@ -385,11 +492,11 @@ func (l *Lab) Do(ctx context.Context, node string, a provider.Action) error {
 
 // Members describes the lab's nodes as the topology wants them in the swarm.
 func (l *Lab) Members() ([]swarm.Member, error) {
-	if l.Topology == nil {
+	if l.topo == nil {
 		return nil, errors.New("lab opened by name has no topology")
 	}
 	var ms []swarm.Member
-	for _, tn := range l.Topology.Nodes {
+	for _, tn := range l.topo.Nodes {
 		n, err := l.Node(tn.Name)
 		if err != nil {
 			return nil, err
@@ -417,7 +524,7 @@ func (l *Lab) Status(ctx context.Context) (*swarm.Status, error) {
 
 // DockerHost is the DOCKER_HOST value that drives the lab's first manager.
 func (l *Lab) DockerHost() string {
-	for _, n := range l.Cluster.Nodes() {
+	for _, n := range l.cluster.Nodes() {
 		if n.Role() == topology.RoleManager {
 			return n.DockerHost()
 		}

@@ -51,7 +51,7 @@ func upLab(t *testing.T, name, as string) *lab.Lab {
 		}
 		assertNothingLeft(t, as)
 	})
-	t.Logf("%s up in %s (ingress %s, API host %s nodes %v)", as, l.BringUp.Total, l.Info.Ingress, l.Info.HostAPI, l.Info.NodeAPI)
+	t.Logf("%s up in %s (ingress %s, API host %s nodes %v)", as, l.BringUp().Total, l.Info().Ingress, l.Info().HostAPI, l.Info().NodeAPI)
 	return l
 }
 
@@ -97,11 +97,11 @@ func assertSwarm(t *testing.T, l *lab.Lab) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(st.Nodes) != len(l.Topology.Nodes) {
-		t.Fatalf("swarm has %d nodes, topology %d", len(st.Nodes), len(l.Topology.Nodes))
+	if len(st.Nodes) != len(l.Topology().Nodes) {
+		t.Fatalf("swarm has %d nodes, topology %d", len(st.Nodes), len(l.Topology().Nodes))
 	}
 	leaders := 0
-	for _, want := range l.Topology.Nodes {
+	for _, want := range l.Topology().Nodes {
 		var got *struct{}
 		for _, n := range st.Nodes {
 			if n.Name != want.Name {
@@ -133,8 +133,8 @@ func assertSwarm(t *testing.T, l *lab.Lab) {
 	if leaders != 1 {
 		t.Errorf("%d leaders, want 1", leaders)
 	}
-	if st.Labels[common.LabelIngress] != l.Info.Ingress || l.Info.Ingress == "" {
-		t.Errorf("swarm ingress label %q, preflight said %q", st.Labels[common.LabelIngress], l.Info.Ingress)
+	if st.Labels[common.LabelIngress] != l.Info().Ingress || l.Info().Ingress == "" {
+		t.Errorf("swarm ingress label %q, preflight said %q", st.Labels[common.LabelIngress], l.Info().Ingress)
 	}
 }
 
@@ -143,16 +143,16 @@ func assertSwarm(t *testing.T, l *lab.Lab) {
 func assertLoopbackOnly(t *testing.T, l *lab.Lab) {
 	t.Helper()
 	ctx := context.Background()
-	cs, err := l.Host.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: make(client.Filters).Add("label", common.LabelLab+"="+l.Name)})
+	cs, err := l.Host().ContainerList(ctx, client.ContainerListOptions{All: true, Filters: make(client.Filters).Add("label", common.LabelLab+"="+l.Name())})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cs.Items) != len(l.Cluster.Nodes())+1 {
-		t.Errorf("%d labelled containers, want %d nodes + the registry", len(cs.Items), len(l.Cluster.Nodes()))
+	if len(cs.Items) != len(l.Cluster().Nodes())+1 {
+		t.Errorf("%d labelled containers, want %d nodes + the registry", len(cs.Items), len(l.Cluster().Nodes()))
 	}
 	for _, c := range cs.Items {
-		if c.Labels[common.LabelRun] != l.RunID {
-			t.Errorf("container %s: run label %q, want %q", c.Names[0], c.Labels[common.LabelRun], l.RunID)
+		if c.Labels[common.LabelRun] != l.RunID() {
+			t.Errorf("container %s: run label %q, want %q", c.Names[0], c.Labels[common.LabelRun], l.RunID())
 		}
 		for _, p := range c.Ports {
 			if p.PublicPort != 0 && p.IP.String() != "127.0.0.1" {
@@ -167,7 +167,7 @@ func TestUpSwarm3(t *testing.T) {
 	assertTopology(t, l)
 
 	t.Run("a second up with the same name fails and changes nothing", func(t *testing.T) {
-		_, err := lab.Up(context.Background(), shipped(t, "swarm-3"), lab.Options{Name: l.Name})
+		_, err := lab.Up(context.Background(), shipped(t, "swarm-3"), lab.Options{Name: l.Name()})
 		if err == nil || !strings.Contains(err.Error(), "already running") {
 			t.Fatalf("want an 'already running' error, got %v", err)
 		}
@@ -208,7 +208,7 @@ func TestUpDeploysStacks(t *testing.T) {
 	for _, name := range []string{"w1", "w2"} {
 		var urls []string
 		for _, port := range []uint16{8080, 8081} {
-			addr, err := l.Cluster.PublishedAddr(name, port)
+			addr, err := l.Cluster().PublishedAddr(name, port)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -275,8 +275,8 @@ func TestTwoLabsSideBySide(t *testing.T) {
 	b := upLab(t, "swarm-3", "it-side-b")
 	assertTopology(t, a)
 	assertTopology(t, b)
-	if a.Cluster.Nodes()[0].Addr() == b.Cluster.Nodes()[0].Addr() {
-		t.Errorf("both labs use address %s", a.Cluster.Nodes()[0].Addr())
+	if a.Cluster().Nodes()[0].Addr() == b.Cluster().Nodes()[0].Addr() {
+		t.Errorf("both labs use address %s", a.Cluster().Nodes()[0].Addr())
 	}
 }
 
@@ -311,13 +311,13 @@ func testRegistryServices(t *testing.T, l *lab.Lab) {
 		t.Fatal(err)
 	}
 	for _, c := range []struct{ img, repo string }{
-		{l.Cluster.Registry().Pull + "/" + only, "lab/only-here"},
+		{l.Cluster().Registry().Pull + "/" + only, "lab/only-here"},
 		{"nginx", registry.Name("nginx")},
 	} {
 		img := c.img
 		// The log before the pull: what follows is this pull's doing.
 		before := registryLog(t, l)
-		for _, n := range l.Cluster.Nodes() {
+		for _, n := range l.Cluster().Nodes() {
 			if err := pulledFromLabRegistry(before, c.repo, n.Addr()); err == nil {
 				t.Fatalf("registry served %s to node %s before its service existed: the log cannot tell this pull apart", c.repo, n.Name())
 			}
@@ -331,7 +331,7 @@ func testRegistryServices(t *testing.T, l *lab.Lab) {
 		if err != nil {
 			t.Fatalf("creating service from %s: %v", img, err)
 		}
-		_, err = wait.For(ctx, fmt.Sprintf("service %s (%s) running on all %d nodes", name, img, len(l.Cluster.Nodes())), 2*time.Minute, time.Second,
+		_, err = wait.For(ctx, fmt.Sprintf("service %s (%s) running on all %d nodes", name, img, len(l.Cluster().Nodes())), 2*time.Minute, time.Second,
 			func(ctx context.Context) wait.Result {
 				tasks, err := mgr.TaskList(ctx, client.TaskListOptions{Filters: make(client.Filters).Add("service", created.ID)})
 				if err != nil {
@@ -345,16 +345,16 @@ func testRegistryServices(t *testing.T, l *lab.Lab) {
 						running[task.NodeID] = true
 					}
 				}
-				if len(running) == len(l.Cluster.Nodes()) {
+				if len(running) == len(l.Cluster().Nodes()) {
 					return wait.Done("running everywhere")
 				}
-				return wait.Continue("%d/%d nodes running: %s", len(running), len(l.Cluster.Nodes()), strings.Join(states, ", "))
+				return wait.Continue("%d/%d nodes running: %s", len(running), len(l.Cluster().Nodes()), strings.Join(states, ", "))
 			})
 		if err != nil {
 			t.Error(err)
 		}
 		after := registryLog(t, l)[len(before):]
-		for _, n := range l.Cluster.Nodes() {
+		for _, n := range l.Cluster().Nodes() {
 			if err := pulledFromLabRegistry(after, c.repo, n.Addr()); err != nil {
 				t.Errorf("service %s: node %s (%s): %v", name, n.Name(), n.Addr(), err)
 			} else {
@@ -368,7 +368,7 @@ func testRegistryServices(t *testing.T, l *lab.Lab) {
 	// node's mirror answers 404, which the log records against the node's
 	// address, and the check above rejects it: a pull that went past the
 	// mirror cannot pass for one the lab registry served.
-	n := l.Cluster.Nodes()[len(l.Cluster.Nodes())-1]
+	n := l.Cluster().Nodes()[len(l.Cluster().Nodes())-1]
 	const absent = "swarmlab-absent/not-pushed:v1"
 	nc, err := l.Client(n.Name())
 	if err != nil {
@@ -404,15 +404,15 @@ func testRegistryServices(t *testing.T, l *lab.Lab) {
 func registryLog(t *testing.T, l *lab.Lab) []registry.Request {
 	t.Helper()
 	ctx := context.Background()
-	f := make(client.Filters).Add("label", common.LabelLab+"="+l.Name).Add("label", common.LabelComponent+"="+common.ComponentRegistry)
-	cs, err := l.Host.ContainerList(ctx, client.ContainerListOptions{Filters: f})
+	f := make(client.Filters).Add("label", common.LabelLab+"="+l.Name()).Add("label", common.LabelComponent+"="+common.ComponentRegistry)
+	cs, err := l.Host().ContainerList(ctx, client.ContainerListOptions{Filters: f})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(cs.Items) != 1 {
-		t.Fatalf("lab %s has %d running registry containers, want 1", l.Name, len(cs.Items))
+		t.Fatalf("lab %s has %d running registry containers, want 1", l.Name(), len(cs.Items))
 	}
-	reqs, err := registry.Requests(ctx, l.Host, cs.Items[0].ID)
+	reqs, err := registry.Requests(ctx, l.Host(), cs.Items[0].ID)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,7 +24,7 @@ type leftoverer interface {
 // that is how tests check that nothing of a lab outlives it, whatever
 // provider made it.
 func (l *Lab) Leftovers(ctx context.Context) ([]string, error) {
-	return leftovers(ctx, l.Provider, l.Name)
+	return leftovers(ctx, l.prov, l.name)
 }
 
 // Leftovers lists what is left of the lab called name, as Lab.Leftovers
@@ -32,14 +32,12 @@ func (l *Lab) Leftovers(ctx context.Context) ([]string, error) {
 // record is gone (an ssh lab after down) is looked for on this machine
 // only: for its hosts, use Lab.Leftovers on the lab's handle.
 func Leftovers(ctx context.Context, name string) ([]string, error) {
-	host, err := Host(ctx)
+	o, err := find(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	p, err := providerFor(ctx, host, name)
-	if err != nil {
-		return nil, err
-	}
+	defer o.host.Close()
+	p := o.p
 	if c, ok := p.(interface{ Close() }); ok {
 		defer c.Close() // its connections are this call's
 	}

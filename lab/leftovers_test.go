@@ -33,10 +33,10 @@ func TestLeftoversAskTheProviderAndTheStateDir(t *testing.T) {
 	p := &leftoverProvider{left: map[string][]string{"a": {"container swarmlab-a-m1 (running)"}}}
 	ctx := context.Background()
 
-	if left, err := (&Lab{Name: "b", Provider: p}).Leftovers(ctx); err != nil || len(left) != 0 {
+	if left, err := (&Lab{name: "b", prov: p}).Leftovers(ctx); err != nil || len(left) != 0 {
 		t.Errorf("lab b: %q, %v; want nothing", left, err)
 	}
-	left, err := (&Lab{Name: "a", Provider: p}).Leftovers(ctx)
+	left, err := (&Lab{name: "a", prov: p}).Leftovers(ctx)
 	if err != nil || !slices.Equal(left, []string{"container swarmlab-a-m1 (running)"}) {
 		t.Errorf("lab a: %q, %v", left, err)
 	}
@@ -45,13 +45,13 @@ func TestLeftoversAskTheProviderAndTheStateDir(t *testing.T) {
 	if err := os.MkdirAll(StateDir("b"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	left, err = (&Lab{Name: "b", Provider: p}).Leftovers(ctx)
+	left, err = (&Lab{name: "b", prov: p}).Leftovers(ctx)
 	if err != nil || len(left) != 1 || left[0] != "state directory "+StateDir("b") {
 		t.Errorf("lab b with a state directory: %q, %v", left, err)
 	}
 
 	// A provider that cannot tell is not taken for one that found nothing.
-	if _, err := (&Lab{Name: "a", Provider: mute{}}).Leftovers(ctx); err == nil || !strings.Contains(err.Error(), "mute provider cannot say") {
+	if _, err := (&Lab{name: "a", prov: mute{}}).Leftovers(ctx); err == nil || !strings.Contains(err.Error(), "mute provider cannot say") {
 		t.Errorf("a provider without Leftovers: %v, want an error", err)
 	}
 }

@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -8,64 +9,202 @@ import (
 	"path/filepath"
 	"strings"
 
+	"go.yaml.in/yaml/v3"
+
+	"github.com/swarmlab/swarmlab/lab/provider"
 	"github.com/swarmlab/swarmlab/lab/topology"
 )
 
-// A lab whose nodes are not containers on this machine's engine (ssh) can
-// only be found again by name through a record in its state directory: a
-// copy of its topology file, under the name it was made with. Down removes
-// it with the state directory.
+// Every lab, whatever its provider, is found again by name through a record
+// in its state directory, written at up: its topology, its provider, the
+// run that made it, and how this machine reaches it. Down removes it with
+// the state directory. A docker lab made before labs had records is found
+// by its containers' labels instead (see Open).
 
-const recordFile = "topology.yaml"
-
-// recordSource remembers the original path, so that messages about the
-// copy still name the file the user wrote.
-const recordSource = "source"
-
-// writeRecord records t for lab t.Name, refusing a name that has a record.
-func writeRecord(t *topology.Topology) error {
-	dir := StateDir(t.Name)
-	if _, err := os.Stat(filepath.Join(dir, recordFile)); err == nil {
-		return fmt.Errorf("a lab named %q is already recorded in %s; use another --name, or remove it with: swarmlab down %s", t.Name, dir, t.Name)
-	}
-	data, err := os.ReadFile(t.Source())
+// StateDir holds what the lab keeps on this machine for one lab: its
+// record, and the secrets it generated for its stacks. Down removes it.
+func StateDir(name string) string {
+	base, err := os.UserCacheDir()
 	if err != nil {
-		return fmt.Errorf("recording lab %s: %w", t.Name, err)
+		base = os.TempDir()
 	}
-	src, _ := filepath.Abs(t.Source())
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("recording lab %s: %w", t.Name, err)
-	}
-	return errors.Join(
-		os.WriteFile(filepath.Join(dir, recordFile), data, 0o600),
-		os.WriteFile(filepath.Join(dir, recordSource), []byte(src+"\n"+t.Name+"\n"), 0o600),
-	)
+	return filepath.Join(base, "swarmlab", "labs", name)
 }
 
-// readRecord returns the recorded topology of lab name, defaulted and named
-// name, or nil when the lab has no record (a docker lab).
-func readRecord(name string) (*topology.Topology, error) {
+// removeState deletes the lab's host-side state.
+func removeState(name string) error {
+	return os.RemoveAll(StateDir(name))
+}
+
+// recordFile is the record, as JSON.
+const recordFile = "lab.json"
+
+// The record of an ssh lab made before every lab had one: a copy of its
+// topology file, and a file naming the original path and the lab.
+const (
+	legacyRecordFile   = "topology.yaml"
+	legacyRecordSource = "source"
+)
+
+// Record is what a lab keeps of itself on this machine.
+type Record struct {
+	Name string `json:"name"`
+	// Provider is the topology's provider type ("docker", "ssh").
+	Provider string `json:"provider"`
+	// RunID is the bring-up that made the lab.
+	RunID string `json:"run"`
+	// Topology is the topology the lab was made from, under the lab's name.
+	Topology RecordedTopology `json:"topology"`
+	// Access is how this machine reaches the lab.
+	Access Access `json:"access"`
+}
+
+// RecordedTopology is the topology the lab was made from, as YAML, and the
+// path of its file, so that messages about it name the file the user wrote
+// and its stacks' files resolve as they did.
+type RecordedTopology struct {
+	Path    string `json:"path,omitempty"`
+	Content string `json:"content"`
+}
+
+// Access is what a provider needs, besides the topology, to open the lab
+// again: the engine of this machine through which it made the lab (docker:
+// the engine its nodes are containers of; ssh: the engine that holds the
+// lab's images). Empty: the default socket.
+type Access struct {
+	Engine string `json:"engine,omitempty"`
+}
+
+// newRecord describes lab t (named as the lab) made by run through the
+// engine at hostAddr.
+func newRecord(t *topology.Topology, run, hostAddr string) (*Record, error) {
+	rec := &Record{Name: t.Name, Provider: t.Provider.Type, RunID: run, Access: Access{Engine: hostAddr}}
+	if rec.Provider == "" {
+		rec.Provider = topology.ProviderDocker
+	}
+	// The topology as Up has it (a caller may have changed it since it
+	// was read), under the path it was read from, so that its stacks'
+	// files resolve as they did.
+	data, err := yaml.Marshal(t)
+	if err != nil {
+		return nil, fmt.Errorf("recording lab %s: %w", t.Name, err)
+	}
+	rec.Topology.Content = string(data)
+	if src := t.Source(); src != "" {
+		rec.Topology.Path, _ = filepath.Abs(src)
+	}
+	return rec, nil
+}
+
+// writeRecord writes rec, refusing a name that has a record: that lab
+// exists, or its down has not finished.
+func writeRecord(rec *Record) error {
+	dir := StateDir(rec.Name)
+	if hasRecord(rec.Name) {
+		return existsErr(rec.Name, dir)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("recording lab %s: %w", rec.Name, err)
+	}
+	data, err := json.MarshalIndent(rec, "", "  ")
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(filepath.Join(dir, recordFile), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) { // another up of the same name, just now
+		return existsErr(rec.Name, dir)
+	}
+	if err != nil {
+		return fmt.Errorf("recording lab %s: %w", rec.Name, err)
+	}
+	_, err = f.Write(append(data, '\n'))
+	return errors.Join(err, f.Close())
+}
+
+func existsErr(name, dir string) error {
+	run := "unknown"
+	if rec, _, err := readRecord(name); err == nil && rec != nil && rec.RunID != "" {
+		run = rec.RunID
+	}
+	return fmt.Errorf("%w: a lab named %q is already running (run %s); use another --name, or remove it with: swarmlab down %s (its record: %s)",
+		provider.ErrExists, name, run, name, filepath.Join(dir, recordFile))
+}
+
+// removeRecord removes the record only, for a bring-up that wrote it but
+// made nothing: the rest of the state directory is not its own.
+func removeRecord(name string) error {
+	err := os.Remove(filepath.Join(StateDir(name), recordFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	os.Remove(StateDir(name)) // if it is empty now
+	return err
+}
+
+func hasRecord(name string) bool {
+	for _, f := range []string{recordFile, legacyRecordFile} {
+		if _, err := os.Stat(filepath.Join(StateDir(name), f)); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// readRecord returns the record of lab name and its topology, defaulted and
+// named name, or nils when the lab has no record (a docker lab made before
+// records).
+func readRecord(name string) (*Record, *topology.Topology, error) {
 	dir := StateDir(name)
 	data, err := os.ReadFile(filepath.Join(dir, recordFile))
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+		return readLegacyRecord(name)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("reading the record of lab %s: %w", name, err)
+		return nil, nil, fmt.Errorf("reading the record of lab %s: %w", name, err)
 	}
-	src := filepath.Join(dir, recordFile)
-	if b, err := os.ReadFile(filepath.Join(dir, recordSource)); err == nil {
+	rec := &Record{}
+	if err := json.Unmarshal(data, rec); err != nil {
+		return nil, nil, fmt.Errorf("the record of lab %s (%s): %w", name, filepath.Join(dir, recordFile), err)
+	}
+	src := rec.Topology.Path
+	if src == "" {
+		src = filepath.Join(dir, recordFile)
+	}
+	t, err := topology.Parse([]byte(rec.Topology.Content), src)
+	if err != nil {
+		return nil, nil, fmt.Errorf("the record of lab %s (%s): %w", name, filepath.Join(dir, recordFile), err)
+	}
+	t.Default()
+	t.Name = name
+	rec.Name = name
+	return rec, t, nil
+}
+
+// readLegacyRecord reads the record of an ssh lab made before every lab had
+// one.
+func readLegacyRecord(name string) (*Record, *topology.Topology, error) {
+	dir := StateDir(name)
+	data, err := os.ReadFile(filepath.Join(dir, legacyRecordFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading the record of lab %s: %w", name, err)
+	}
+	src := filepath.Join(dir, legacyRecordFile)
+	if b, err := os.ReadFile(filepath.Join(dir, legacyRecordSource)); err == nil {
 		if first, _, _ := strings.Cut(string(b), "\n"); first != "" {
 			src = first
 		}
 	}
 	t, err := topology.Parse(data, src)
 	if err != nil {
-		return nil, fmt.Errorf("the record of lab %s (%s): %w", name, filepath.Join(dir, recordFile), err)
+		return nil, nil, fmt.Errorf("the record of lab %s (%s): %w", name, filepath.Join(dir, legacyRecordFile), err)
 	}
 	t.Default()
 	t.Name = name
-	return t, nil
+	rec := &Record{Name: name, Provider: t.Provider.Type, Topology: RecordedTopology{Path: src, Content: string(data)}, Access: Access{Engine: HostAddr()}}
+	return rec, t, nil
 }
 
 // recordedLabs names the labs that have a record.
@@ -80,7 +219,7 @@ func recordedLabs() ([]string, error) {
 	}
 	var names []string
 	for _, e := range entries {
-		if _, err := os.Stat(filepath.Join(base, e.Name(), recordFile)); err == nil {
+		if hasRecord(e.Name()) {
 			names = append(names, e.Name())
 		}
 	}

@@ -20,19 +20,9 @@ import (
 	"github.com/swarmlab/swarmlab/lab/stack"
 )
 
-// StateDir holds what the lab keeps on the host for one lab: the secrets
-// it generated for its stacks. Down removes it.
-func StateDir(name string) string {
-	base, err := os.UserCacheDir()
-	if err != nil {
-		base = os.TempDir()
-	}
-	return filepath.Join(base, "swarmlab", "labs", name)
-}
-
 // SecretPath is where the lab keeps the generated secret name.
 func (l *Lab) SecretPath(name string) string {
-	return filepath.Join(StateDir(l.Name), "secrets", name)
+	return filepath.Join(StateDir(l.name), "secrets", name)
 }
 
 // GenerateStackSecrets makes the secrets a stack file asks for (x-swarmlab)
@@ -91,7 +81,7 @@ func (l *Lab) selfSignedPEM() ([]byte, error) {
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: "swarmlab " + l.Name, Organization: []string{"swarmlab"}},
+		Subject:               pkix.Name{CommonName: "swarmlab " + l.name, Organization: []string{"swarmlab"}},
 		NotBefore:             time.Now().Add(-time.Hour),
 		NotAfter:              time.Now().Add(90 * 24 * time.Hour),
 		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
@@ -101,7 +91,7 @@ func (l *Lab) selfSignedPEM() ([]byte, error) {
 		DNSNames:              []string{"localhost"},
 		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
 	}
-	for _, n := range l.Cluster.Nodes() {
+	for _, n := range l.cluster.Nodes() {
 		tmpl.DNSNames = append(tmpl.DNSNames, n.Name())
 		if ip := net.ParseIP(n.Addr()); ip != nil {
 			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
@@ -117,9 +107,4 @@ func (l *Lab) selfSignedPEM() ([]byte, error) {
 	}
 	out := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 	return append(out, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})...), nil
-}
-
-// removeState deletes the lab's host-side state.
-func removeState(name string) error {
-	return os.RemoveAll(StateDir(name))
 }

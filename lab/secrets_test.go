@@ -18,7 +18,7 @@ func TestGenerateStackSecretsOnceAndValid(t *testing.T) {
 	os.WriteFile(stackFile, []byte("services: {}\nx-swarmlab:\n  secrets:\n    pg: {generate: password}\n    edge: {generate: tls}\n"), 0o644)
 	c := fake.NewCluster("unit", "r1")
 	c.Add("interlock", "manager", "10.99.0.11")
-	l := &Lab{Name: "unit", Cluster: c}
+	l := &Lab{name: "unit", cluster: c}
 
 	env, err := l.GenerateStackSecrets(context.Background(), stackFile)
 	if err != nil {

@@ -72,11 +72,11 @@ func TestSSHLab(t *testing.T) {
 			}
 		}
 	})
-	t.Logf("lab up in %.1fs", l.BringUp.Total.Seconds())
+	t.Logf("lab up in %.1fs", l.BringUp().Total.Seconds())
 
 	t.Run("swarm formed over SSH", func(t *testing.T) {
 		assertSwarm(t, l)
-		for _, n := range l.Cluster.Nodes() {
+		for _, n := range l.Cluster().Nodes() {
 			if !strings.HasPrefix(n.DockerHost(), "ssh://root@"+hosts.Addrs[n.Name()]) {
 				t.Errorf("node %s engine %q, want ssh://root@%s:22", n.Name(), n.DockerHost(), hosts.Addrs[n.Name()])
 			}
@@ -109,8 +109,8 @@ func TestSSHLab(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if o.Provider.Name() != topology.ProviderSSH || len(o.Cluster.Nodes()) != 3 || o.RunID != l.RunID {
-			t.Errorf("reopened: provider %s, %d nodes, run %s; want ssh, 3, %s", o.Provider.Name(), len(o.Cluster.Nodes()), o.RunID, l.RunID)
+		if o.Provider().Name() != topology.ProviderSSH || len(o.Cluster().Nodes()) != 3 || o.RunID() != l.RunID() {
+			t.Errorf("reopened: provider %s, %d nodes, run %s; want ssh, 3, %s", o.Provider().Name(), len(o.Cluster().Nodes()), o.RunID(), l.RunID())
 		}
 		st, err := o.Status(ctx)
 		if err != nil {

@@ -34,7 +34,7 @@ x-swarmlab:
 `), 0o644)
 	c := fake.NewCluster("unit", "run1")
 	c.Reg = provider.Registry{Pull: "registry:5000"}
-	l := &Lab{Name: "unit", Info: Info{Ingress: EdgeProxy}, Cluster: c}
+	l := &Lab{name: "unit", info: Info{Ingress: EdgeProxy}, cluster: c}
 	defer removeState("unit")
 	imgs := []*stackImage{{name: "web", local: "swarmlab/web:abc123"}}
 

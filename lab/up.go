@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -24,47 +25,56 @@ import (
 )
 
 // Up brings the topology up as a converged swarm. It is a list of small named
-// steps sharing one Lab; each is reported on opts.Out as it finishes.
+// actions over one context and one upState (see plan), run in order; each
+// is reported on opts.Out as it finishes.
 //
-// Cancellation is through ctx only: Up installs no signal handler and never
-// exits the process. If a step fails, or ctx ends, or a step panics,
-// everything this run made is removed (see Options.KeepOnFailure), with a
-// context of its own bounded by cleanupTimeout, before Up returns or
-// re-panics. The error of a bring-up whose ctx ended wraps ctx.Err().
+// The provider is opts.Provider, or the one the topology names (NewProvider)
+// on this machine's engine. Cancellation is through ctx only: Up installs
+// no signal handler and never exits the process. If an action fails, or
+// ctx ends, or an action panics, everything this run made is removed (see
+// Options.KeepOnFailure), with a context of its own bounded by
+// cleanupTimeout, before Up returns or re-panics. The error of a bring-up
+// whose ctx ended wraps ctx.Err(). Up never changes t: the lab gets a copy,
+// under opts.Name.
 func Up(ctx context.Context, t *topology.Topology, opts Options) (l *Lab, err error) {
-	if opts.Name != "" {
-		t.Name = opts.Name
-	}
+	t = named(t, opts.Name)
 	out := opts.Out
 	if out == nil {
 		out = io.Discard
 	}
 	defer func() { err = withCtxErr(ctx, err) }()
-	host, err := Host(ctx)
-	if err != nil {
-		return nil, err
-	}
-	p, err := NewProvider(ctx, host, t)
-	if err != nil {
-		return nil, err
-	}
-	// A lab that is not made of containers on this engine can only be
-	// found again by name through what is recorded here.
-	recorded := false
-	if t.Provider.Type != topology.ProviderDocker {
-		if err := writeRecord(t); err != nil {
+	host := opts.Host
+	if host == nil {
+		c, err := Host(ctx)
+		if err != nil {
 			return nil, err
 		}
-		recorded = true
+		host = c
 	}
-	l = &Lab{Name: t.Name, RunID: newRunID(), Topology: t, Provider: p, Host: host}
+	p := opts.Provider
+	if p == nil {
+		if p, err = NewProvider(ctx, host, t); err != nil {
+			return nil, err
+		}
+	}
+	l = &Lab{name: t.Name, runID: newRunID(), topo: t, prov: p, host: host}
+	// Every lab is found again by name through its record, written when
+	// its machines are about to be made.
+	rec, err := newRecord(t, l.runID, HostAddr())
+	if err != nil {
+		return nil, err
+	}
+	s := &upState{lab: l, rec: rec, d: &deployment{}, registryUp: make(chan struct{}), seq: sequential()}
 
 	removeOnFailure := func() {
-		afterFailure(ctx, opts.KeepOnFailure, out, l.Name, func(cctx context.Context) error {
-			derr := p.DeleteRun(cctx, l.Name, l.RunID)
+		afterFailure(ctx, opts.KeepOnFailure, out, l.name, func(cctx context.Context) error {
+			derr := teardown(cctx, p, l.cluster, l.name, l.runID)
 			l.closeCluster()
-			if l.Cluster != nil || recorded { // the name was ours: so is its state
-				derr = errors.Join(derr, removeState(l.Name))
+			switch {
+			case l.cluster != nil: // the name was ours: so is its state
+				derr = errors.Join(derr, removeState(l.name))
+			case s.recorded: // the record is ours, the rest may not be
+				derr = errors.Join(derr, removeRecord(l.name))
 			}
 			return derr
 		})
@@ -81,98 +91,197 @@ func Up(ctx context.Context, t *topology.Topology, opts Options) (l *Lab, err er
 
 	start := time.Now()
 	r := &runner{out: out, lab: l, live: isTerminal(out), start: start}
-	// The stacks' images are built on the host while the nodes start and
-	// the swarm forms (they need neither), and pushed as soon as the
-	// registry answers; the deploy step then only waits for them.
-	seq := sequential()
-	d := &deployment{}
-	registryUp := make(chan struct{})
-	var imagesJob *job
-	if len(t.Stacks) > 0 {
-		for i := range t.Stacks {
-			specs, err := stackImageSpecs(t.StackPath(i))
-			if err != nil {
-				return l, err
-			}
-			var imgs []*stackImage
-			for j := range specs {
-				imgs = append(imgs, &specs[j])
-			}
-			d.images = append(d.images, imgs)
-		}
-		if n := d.imageCount(); n > 0 && !seq {
-			jctx, cancel := context.WithCancel(ctx)
-			imagesJob = r.background(jctx, fmt.Sprintf("Building and pushing %d images", n), func(ctx context.Context) error {
-				if err := l.buildImages(ctx, d.allImages(), 0); err != nil {
-					return err
-				}
-				select {
-				case <-registryUp:
-				case <-ctx.Done():
-					return ctx.Err()
-				}
-				return l.pushImages(ctx, d.allImages())
-			})
-			defer func() { cancel(); imagesJob.wait() }()
-		}
+	actions, err := plan(s)
+	if err != nil {
+		return l, err
 	}
-	steps := []struct {
-		name string
-		fn   func(context.Context) error
-	}{
-		{"Checking images", func(ctx context.Context) error { return checkImages(ctx, host) }},
-		{fmt.Sprintf("Starting %d nodes and the registry", len(t.Nodes)), func(ctx context.Context) error {
-			c, err := p.Create(ctx, t, provider.CreateOptions{RunID: l.RunID})
-			if c != nil {
-				l.Cluster = c
-			}
-			if err == nil {
-				close(registryUp)
-			}
-			return err
-		}},
-		{"Preflight and registry push", func(ctx context.Context) error { return l.preflightAndPush(ctx) }},
-		{"Forming the swarm", func(ctx context.Context) error { return l.formSwarm(ctx) }},
-		{"Waiting for the swarm to converge", func(ctx context.Context) error {
-			ms, err := l.Members()
-			if err != nil {
-				return err
-			}
-			mgr, _, err := l.Manager(ctx)
-			if err != nil {
-				return err
-			}
-			return swarm.WaitConverged(ctx, mgr, ms, swarm.ConvergeTimeout)
-		}},
+	if err := r.run(ctx, s, actions); err != nil {
+		return l, err
 	}
-	for _, s := range steps {
-		if err := r.step(ctx, s.name, s.fn); err != nil {
-			return l, err
-		}
-	}
-	if imagesJob != nil {
-		if err := r.join(ctx, imagesJob); err != nil {
-			return l, err
-		}
-		d.built = true
-	}
-	if len(t.Stacks) > 0 {
-		if err := r.step(ctx, fmt.Sprintf("Deploying %d stacks", len(t.Stacks)), func(ctx context.Context) error {
-			return l.deployStacks(ctx, d, seq)
-		}); err != nil {
-			return l, err
-		}
-	}
-	l.BringUp.Total = time.Since(start)
-	if d.tracker != nil {
+	l.bringUp.Total = time.Since(start)
+	if s.d.tracker != nil {
 		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		l.BringUp.Services = l.serviceTimings(pctx, d.tracker, start)
+		l.bringUp.Services = l.serviceTimings(pctx, s.d.tracker, start)
 		cancel()
 	}
 	if err := ctx.Err(); err != nil { // cancelled at the very end: still not up
 		return l, err
 	}
 	return l, nil
+}
+
+// upState is what the actions of one bring-up share.
+type upState struct {
+	lab *Lab
+	rec *Record
+	// recorded is set once this run has written the lab's record.
+	recorded bool
+	d        *deployment
+	// registryUp is closed once the lab registry answers, which the
+	// background image job waits for before it pushes.
+	registryUp chan struct{}
+	seq        bool // SWARMLAB_UP_SEQUENTIAL: see sequential
+}
+
+// An action is one named part of a bring-up.
+type action interface {
+	Name() string
+	Run(ctx context.Context, s *upState) error
+}
+
+// step is an action the bring-up waits for, reported as one line.
+type step struct {
+	name string
+	run  func(ctx context.Context, s *upState) error
+}
+
+func (a step) Name() string                              { return a.name }
+func (a step) Run(ctx context.Context, s *upState) error { return a.run(ctx, s) }
+
+// alongside is an action that starts a job running beside the steps that
+// follow, and returns at once; the job is reported by the joinJob of the
+// same name, which waits for it.
+type alongside step
+
+func (a alongside) Name() string                              { return a.name }
+func (a alongside) Run(ctx context.Context, s *upState) error { return a.run(ctx, s) }
+
+// joinJob waits for the alongside job of its name and reports it; then
+// runs after, if the job succeeded.
+type joinJob step
+
+func (a joinJob) Name() string { return a.name }
+func (a joinJob) Run(ctx context.Context, s *upState) error {
+	if a.run == nil {
+		return nil
+	}
+	return a.run(ctx, s)
+}
+
+// plan lists the actions that bring s's topology up, in order. The stacks'
+// images are built on the host while the nodes start and the swarm forms
+// (they need neither), and pushed as soon as the registry answers; the
+// deploy step then only waits for them.
+func plan(s *upState) ([]action, error) {
+	l, t, d := s.lab, s.lab.topo, s.d
+	var acts []action
+	for i := range t.Stacks {
+		specs, err := stackImageSpecs(t.StackPath(i))
+		if err != nil {
+			return nil, err
+		}
+		var imgs []*stackImage
+		for j := range specs {
+			imgs = append(imgs, &specs[j])
+		}
+		d.images = append(d.images, imgs)
+	}
+	imagesJob := ""
+	if n := d.imageCount(); n > 0 && !s.seq {
+		imagesJob = fmt.Sprintf("Building and pushing %d images", n)
+		acts = append(acts, alongside{imagesJob, func(ctx context.Context, s *upState) error {
+			if err := l.buildImages(ctx, d.allImages(), 0); err != nil {
+				return err
+			}
+			select {
+			case <-s.registryUp:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			return l.pushImages(ctx, d.allImages())
+		}})
+	}
+	acts = append(acts,
+		step{"Checking images", func(ctx context.Context, s *upState) error { return checkImages(ctx, s.lab.host) }},
+		step{fmt.Sprintf("Starting %d nodes and the registry", len(t.Nodes)), createMachines},
+		step{"Preflight and registry push", func(ctx context.Context, s *upState) error { return s.lab.preflightAndPush(ctx) }},
+		step{"Forming the swarm", func(ctx context.Context, s *upState) error { return s.lab.formSwarm(ctx) }},
+		step{"Waiting for the swarm to converge", func(ctx context.Context, s *upState) error {
+			ms, err := s.lab.Members()
+			if err != nil {
+				return err
+			}
+			mgr, _, err := s.lab.Manager(ctx)
+			if err != nil {
+				return err
+			}
+			return swarm.WaitConverged(ctx, mgr, ms, swarm.ConvergeTimeout)
+		}},
+	)
+	if imagesJob != "" {
+		acts = append(acts, joinJob{imagesJob, func(context.Context, *upState) error { d.built = true; return nil }})
+	}
+	if len(t.Stacks) > 0 {
+		acts = append(acts, step{fmt.Sprintf("Deploying %d stacks", len(t.Stacks)), func(ctx context.Context, s *upState) error {
+			return s.lab.deployStacks(ctx, s.d, s.seq)
+		}})
+	}
+	return acts, nil
+}
+
+// createMachines records the lab, then has its provider make its machines
+// and the registry.
+func createMachines(ctx context.Context, s *upState) error {
+	if err := writeRecord(s.rec); err != nil {
+		return err
+	}
+	s.recorded = true
+	l := s.lab
+	c, err := l.prov.Create(ctx, l.topo, provider.CreateOptions{RunID: l.runID})
+	if c != nil {
+		l.cluster = c
+	}
+	if err == nil {
+		close(s.registryUp)
+	}
+	return err
+}
+
+// run runs the actions in order, each as a step, a job alongside, or the
+// wait for one; it stops at the first that fails, and returns only once
+// every job it started has ended (cancelled if need be).
+func (r *runner) run(ctx context.Context, s *upState, actions []action) error {
+	jobs := map[string]*job{}
+	jctx, cancel := context.WithCancel(ctx)
+	defer func() {
+		cancel()
+		for _, j := range jobs {
+			j.wait()
+		}
+	}()
+	for _, a := range actions {
+		var err error
+		switch a := a.(type) {
+		case alongside:
+			jobs[a.name] = r.background(jctx, a.name, func(ctx context.Context) error { return a.Run(ctx, s) })
+		case joinJob:
+			j, ok := jobs[a.name]
+			if !ok {
+				return fmt.Errorf("bring-up: no job %q to wait for", a.name)
+			}
+			if err = r.join(ctx, j); err == nil {
+				err = a.Run(ctx, s)
+			}
+		default:
+			err = r.step(ctx, a.Name(), func(ctx context.Context) error { return a.Run(ctx, s) })
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// named returns a copy of t under name (none: t's own), so that Up never
+// changes its caller's topology.
+func named(t *topology.Topology, name string) *topology.Topology {
+	c := *t
+	c.Nodes = slices.Clone(t.Nodes)
+	c.Stacks = slices.Clone(t.Stacks)
+	if name != "" {
+		c.Name = name
+	}
+	return &c
 }
 
 // cleanupTimeout bounds the removal of what a failed or cancelled bring-up
@@ -266,7 +375,7 @@ func (r *runner) offset(t time.Time) time.Duration {
 
 // record appends a step's timing and writes its line.
 func (r *runner) record(st StepTiming, err error, note string) error {
-	r.lab.BringUp.Steps = append(r.lab.BringUp.Steps, st)
+	r.lab.bringUp.Steps = append(r.lab.bringUp.Steps, st)
 	mark := "✓"
 	if err != nil {
 		mark = "✗"
@@ -449,13 +558,13 @@ func (l *Lab) preflightAndPush(ctx context.Context) error {
 // preflight records the API versions negotiated with the host and each node,
 // the cgroup versions, and whether IPVS works, which decides the ingress mode.
 func (l *Lab) preflight(ctx context.Context) error {
-	info := Info{NodeAPI: map[string]string{}, HostAPI: l.Host.ClientVersion()}
-	if hi, err := l.Host.Info(ctx, client.InfoOptions{}); err == nil {
+	info := Info{NodeAPI: map[string]string{}, HostAPI: l.host.ClientVersion()}
+	if hi, err := l.host.Info(ctx, client.InfoOptions{}); err == nil {
 		info.HostCgroup = hi.Info.CgroupVersion
 	}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	nodes := l.Cluster.Nodes()
+	nodes := l.cluster.Nodes()
 	errs := make([]error, len(nodes))
 	for i, n := range nodes {
 		wg.Add(1)
@@ -485,7 +594,7 @@ func (l *Lab) preflight(ctx context.Context) error {
 		return err
 	}
 	info.Ingress, info.IngressWhy = l.detectIngress(ctx)
-	l.Info = info
+	l.info = info
 	return nil
 }
 
@@ -497,7 +606,7 @@ func (l *Lab) detectIngress(ctx context.Context) (mode, why string) {
 	case RoutingMesh, EdgeProxy:
 		return v, "set by SWARMLAB_INGRESS"
 	}
-	first := l.Cluster.Nodes()[0]
+	first := l.cluster.Nodes()[0]
 	node := first.Name()
 	if _, err := first.Exec(ctx, "sh", "-c", "test -e /proc/net/ip_vs || { modprobe ip_vs 2>/dev/null; test -e /proc/net/ip_vs; }"); err != nil {
 		return EdgeProxy, "the kernel has no IPVS (no /proc/net/ip_vs on node " + node + "), so the routing mesh cannot route"
@@ -508,7 +617,7 @@ func (l *Lab) detectIngress(ctx context.Context) (mode, why string) {
 // pushStandardImages puts redis, postgres, haproxy and nginx in the lab
 // registry under their public names, so that "image: redis" resolves offline.
 func (l *Lab) pushStandardImages(ctx context.Context) error {
-	if !l.Cluster.Registry().Mirror {
+	if !l.cluster.Registry().Mirror {
 		return nil // the nodes pull docker.io names themselves
 	}
 	std := images.Standard()
@@ -518,7 +627,7 @@ func (l *Lab) pushStandardImages(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			local, err := images.Resolve(ctx, l.Host, img)
+			local, err := images.Resolve(ctx, l.host, img)
 			if err != nil {
 				errs[i] = err
 				return
@@ -549,9 +658,9 @@ func (l *Lab) formSwarm(ctx context.Context) error {
 		}
 	}
 	opts := swarm.Options{
-		Heartbeat: l.Topology.Swarm.DispatcherHeartbeat.Duration,
+		Heartbeat: l.topo.Swarm.DispatcherHeartbeat.Duration,
 		// On the swarm itself, readable by anyone who can reach a manager.
-		Labels: map[string]string{common.LabelLab: l.Name, common.LabelRun: l.RunID, common.LabelIngress: l.Info.Ingress},
+		Labels: map[string]string{common.LabelLab: l.name, common.LabelRun: l.runID, common.LabelIngress: l.info.Ingress},
 	}
 	if err := swarm.Form(ctx, ms, opts); err != nil {
 		return err
@@ -565,14 +674,14 @@ func (l *Lab) formSwarm(ctx context.Context) error {
 // without) and ${SWARMLAB_LAB}.
 func (l *Lab) StackEnv() map[string]string {
 	mode := "host"
-	if l.Info.Ingress == RoutingMesh {
+	if l.info.Ingress == RoutingMesh {
 		mode = "ingress"
 	}
 	return map[string]string{
-		"SWARMLAB_REGISTRY":     l.Cluster.Registry().Pull,
-		"SWARMLAB_INGRESS":      l.Info.Ingress,
+		"SWARMLAB_REGISTRY":     l.cluster.Registry().Pull,
+		"SWARMLAB_INGRESS":      l.info.Ingress,
 		"SWARMLAB_PUBLISH_MODE": mode,
-		"SWARMLAB_LAB":          l.Name,
+		"SWARMLAB_LAB":          l.name,
 	}
 }
 
@@ -610,7 +719,7 @@ func (l *Lab) deployStacks(ctx context.Context, d *deployment, seq bool) error {
 	if err != nil {
 		return err
 	}
-	stacks := l.Topology.Stacks
+	stacks := l.topo.Stacks
 	names := make([]string, len(stacks))
 	for i, s := range stacks {
 		names[i] = s.Name
@@ -626,7 +735,7 @@ func (l *Lab) deployStacks(ctx context.Context, d *deployment, seq bool) error {
 		if seq {
 			limit = 1
 		}
-		_, cfg, err := l.prepareStack(ctx, stacks[i].Name, l.Topology.StackPath(i), d.images[i], d.built, limit, nil)
+		_, cfg, err := l.prepareStack(ctx, stacks[i].Name, l.topo.StackPath(i), d.images[i], d.built, limit, nil)
 		if err != nil {
 			return err
 		}

@@ -46,7 +46,7 @@ func TestStepProgress(t *testing.T) {
 	if !strings.HasPrefix(lines[0], " ✓ Forming the swarm") || !strings.HasPrefix(lines[1], " ✗ Deploying 1 stacks") {
 		t.Errorf("log lines = %q", lines)
 	}
-	if n := len(r.lab.BringUp.Steps); n != 2 {
+	if n := len(r.lab.bringUp.Steps); n != 2 {
 		t.Errorf("%d step timings recorded, want 2", n)
 	}
 }
@@ -67,7 +67,7 @@ func TestBackgroundJobJoin(t *testing.T) {
 	if err := r.join(context.Background(), j); err != nil {
 		t.Fatal(err)
 	}
-	steps := r.lab.BringUp.Steps
+	steps := r.lab.bringUp.Steps
 	if len(steps) != 2 {
 		t.Fatalf("steps %+v", steps)
 	}

@@ -45,7 +45,7 @@ func Up(t testing.TB, topo *topology.Topology, name string) *lab.Lab {
 			t.Errorf("down %s: %v", name, err)
 		}
 	})
-	t.Logf("lab %s up in %s", name, l.BringUp.Total)
+	t.Logf("lab %s up in %s", name, l.BringUp().Total)
 	return l
 }
 
@@ -142,7 +142,7 @@ func Context() context.Context {
 // RemoveOnInterrupt has l removed if a signal ends the test binary before
 // release is called (call it once the test has removed l itself).
 func RemoveOnInterrupt(l *lab.Lab) (release func()) {
-	return removeOnInterrupt(l.Name, l.Down)
+	return removeOnInterrupt(l.Name(), l.Down)
 }
 
 func removeOnInterrupt(name string, remove func(context.Context) error) (release func()) {

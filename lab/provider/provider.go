@@ -191,8 +191,15 @@ type Provider interface {
 	Open(ctx context.Context, name string) (Cluster, error)
 	// List names the existing labs.
 	List(ctx context.Context) ([]string, error)
-	// Delete removes everything of the lab. Deleting a lab that does not
-	// exist is not an error.
+	// Persistent reports whether the lab's machines outlive Delete (ssh:
+	// hosts of the user's own, whose engines stay up). The lab then ends
+	// its swarm on them (removes its services, makes them leave) before
+	// Delete; where Delete removes the machines (docker), the swarm goes
+	// with them.
+	Persistent() bool
+	// Delete removes everything the provider made for the lab (not the
+	// swarm: see Persistent). Deleting a lab that does not exist is not an
+	// error.
 	Delete(ctx context.Context, name string) error
 	// DeleteRun removes only what the bring-up run made, so that a failed
 	// bring-up never touches another lab that holds the same name.

@@ -58,7 +58,7 @@ func TestInvoicesStackOnSwarm3(t *testing.T) {
 		}
 		return ""
 	})
-	t.Logf("lab up in %s; the app answered through the gateway %s after start (catalogue %v)", l.BringUp.Total, time.Since(start).Round(100*time.Millisecond), products)
+	t.Logf("lab up in %s; the app answered through the gateway %s after start (catalogue %v)", l.BringUp().Total, time.Since(start).Round(100*time.Millisecond), products)
 
 	t.Run("the gateway serves the web app at /", func(t *testing.T) {
 		resp, err := c.Get(app + "/")
@@ -125,7 +125,7 @@ func TestInvoicesStackOnSwarm3(t *testing.T) {
 			t.Fatal(err)
 		}
 		spec := svc.Service.Spec
-		spec.TaskTemplate.ContainerSpec.Image = l.Cluster.Registry().Pull + "/swarmlab/customers-v2:latest"
+		spec.TaskTemplate.ContainerSpec.Image = l.Cluster().Registry().Pull + "/swarmlab/customers-v2:latest"
 		if _, err := mgr.ServiceUpdate(ctx, svc.Service.ID, client.ServiceUpdateOptions{Version: svc.Service.Version, Spec: spec}); err != nil {
 			t.Fatal(err)
 		}

@@ -190,7 +190,7 @@ func (b *bench) bring(ctx context.Context, topo *topology.Topology, name string)
 func down(l *lab.Lab) {
 	if l != nil {
 		if err := l.Down(context.Background()); err != nil {
-			fmt.Fprintf(os.Stderr, "bench: down %s: %v\n", l.Name, err)
+			fmt.Fprintf(os.Stderr, "bench: down %s: %v\n", l.Name(), err)
 		}
 	}
 }

@@ -46,6 +46,10 @@ func loadTopology(path string, stderr io.Writer) (*topology.Topology, error) {
 	return t, err
 }
 
+// upOptions completes the options of up: tests give the bring-up a fake
+// provider and engine there.
+var upOptions = func(o lab.Options) lab.Options { return o }
+
 func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("up", flag.ContinueOnError)
 	name := fs.String("name", "", "lab name (default: the topology's name)")
@@ -67,34 +71,34 @@ func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		t.Name = *name
 	}
 	fmt.Fprintf(stdout, "Creating lab %s from %s\n", t.Name, path)
-	l, err := lab.Up(ctx, t, lab.Options{KeepOnFailure: *keep, Out: stdout})
+	l, err := lab.Up(ctx, t, upOptions(lab.Options{KeepOnFailure: *keep, Out: stdout}))
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "\nLab %s is up in %.1fs.\n\n", l.Name, l.BringUp.Total.Seconds())
+	fmt.Fprintf(stdout, "\nLab %s is up in %.1fs.\n\n", l.Name(), l.BringUp().Total.Seconds())
 	if *prof {
-		printProfile(stdout, l.BringUp)
+		printProfile(stdout, l.BringUp())
 		fmt.Fprintln(stdout)
 	}
 	st, err := l.Status(ctx)
 	if err != nil {
 		return err
 	}
-	printNodes(stdout, l.Cluster, st)
-	fmt.Fprintf(stdout, "\nIngress:  %s (%s)\n", l.Info.Ingress, l.Info.IngressWhy)
-	fmt.Fprintf(stdout, "API:      host %s, nodes %s\n", l.Info.HostAPI, apiSummary(l.Info.NodeAPI))
-	if reg := l.Cluster.Registry(); reg.Mirror {
+	printNodes(stdout, l.Cluster(), st)
+	fmt.Fprintf(stdout, "\nIngress:  %s (%s)\n", l.Info().Ingress, l.Info().IngressWhy)
+	fmt.Fprintf(stdout, "API:      host %s, nodes %s\n", l.Info().HostAPI, apiSummary(l.Info().NodeAPI))
+	if reg := l.Cluster().Registry(); reg.Mirror {
 		fmt.Fprintf(stdout, "Registry: %s for nodes (docker.io mirror), %s from this host\n", reg.Pull, strings.Join(reg.Push, ", "))
 	} else {
 		fmt.Fprintf(stdout, "Registry: %s on each node, %s from this host (over SSH); docker.io names are pulled by the nodes\n",
 			reg.Pull, strings.Join(reg.Push, ", "))
 	}
 	printPublished(ctx, stdout, l)
-	if dir := filepath.Join(lab.StateDir(l.Name), "secrets"); exists(dir) {
+	if dir := filepath.Join(lab.StateDir(l.Name()), "secrets"); exists(dir) {
 		fmt.Fprintf(stdout, "Secrets:  %s (generated for the stacks)\n", dir)
 	}
-	fmt.Fprintf(stdout, "\nDrive it with the docker CLI:\n  export DOCKER_HOST=%s\n  # or: eval \"$(scripts/swarmlab env %s)\"\n", l.DockerHost(), l.Name)
-	fmt.Fprintf(stdout, "Tear it down:\n  scripts/swarmlab down %s\n", l.Name)
+	fmt.Fprintf(stdout, "\nDrive it with the docker CLI:\n  export DOCKER_HOST=%s\n  # or: eval \"$(scripts/swarmlab env %s)\"\n", l.DockerHost(), l.Name())
+	fmt.Fprintf(stdout, "Tear it down:\n  scripts/swarmlab down %s\n", l.Name())
 	return nil
 }
 
@@ -275,7 +279,7 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			Machines []provider.NodeInfo `json:"machines"`
 			Swarm    *swarm.Status       `json:"swarm,omitempty"`
 			Error    string              `json:"error,omitempty"`
-		}{Name: l.Name, Run: l.Cluster.RunID(), Topology: l.Cluster.Topology(), Ingress: l.Info.Ingress, Machines: machines(l.Cluster), Swarm: st}
+		}{Name: l.Name(), Run: l.Cluster().RunID(), Topology: l.Cluster().Topology(), Ingress: l.Info().Ingress, Machines: machines(l.Cluster()), Swarm: st}
 		if swarmErr != nil {
 			out.Error = swarmErr.Error()
 		}
@@ -286,12 +290,12 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		return swarmErr
 	}
-	fmt.Fprintf(stdout, "Lab %s (run %s, from %s)\n\n", l.Name, l.Cluster.RunID(), l.Cluster.Topology())
-	printNodes(stdout, l.Cluster, st)
+	fmt.Fprintf(stdout, "Lab %s (run %s, from %s)\n\n", l.Name(), l.Cluster().RunID(), l.Cluster().Topology())
+	printNodes(stdout, l.Cluster(), st)
 	if swarmErr != nil {
 		return swarmErr
 	}
-	fmt.Fprintf(stdout, "\nLeader: %s   Ingress: %s\n", st.Leader, l.Info.Ingress)
+	fmt.Fprintf(stdout, "\nLeader: %s   Ingress: %s\n", st.Leader, l.Info().Ingress)
 	printPublished(ctx, stdout, l)
 	if len(st.Services) == 0 {
 		fmt.Fprintln(stdout, "\nNo services.")
@@ -318,7 +322,7 @@ func cmdEnv(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		if err != nil {
 			return err
 		}
-		fmt.Fprint(stdout, envScript(l.Name, "node "+n.Name(), n.DockerHost()))
+		fmt.Fprint(stdout, envScript(l.Name(), "node "+n.Name(), n.DockerHost()))
 		return nil
 	}
 	host := l.DockerHost()
@@ -327,7 +331,7 @@ func cmdEnv(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			host = n.DockerHost()
 		}
 	}
-	fmt.Fprint(stdout, envScript(l.Name, "its manager", host))
+	fmt.Fprint(stdout, envScript(l.Name(), "its manager", host))
 	return nil
 }
 

@@ -452,6 +452,10 @@ func (p *Provider) List(ctx context.Context) ([]string, error) {
 	return names, nil
 }
 
+// Persistent implements provider.Provider: Delete removes the node
+// containers, and the swarm with them.
+func (p *Provider) Persistent() bool { return false }
+
 // Delete implements provider.Provider.
 func (p *Provider) Delete(ctx context.Context, name string) error {
 	return p.sweep(ctx, name, labFilter(name))

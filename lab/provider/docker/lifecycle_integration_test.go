@@ -91,15 +91,15 @@ func TestStopStartPauseUnpause(t *testing.T) {
 func containerState(t *testing.T, l *lab.Lab, node string, want container.ContainerState) {
 	t.Helper()
 	ctx := context.Background()
-	f := make(client.Filters).Add("label", common.LabelLab+"="+l.Name).Add("label", common.LabelNode+"="+node).Add("label", common.LabelComponent+"="+common.ComponentNode)
-	cs, err := l.Host.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+	f := make(client.Filters).Add("label", common.LabelLab+"="+l.Name()).Add("label", common.LabelNode+"="+node).Add("label", common.LabelComponent+"="+common.ComponentNode)
+	cs, err := l.Host().ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(cs.Items) != 1 {
 		t.Fatalf("node %s: %d containers, want 1", node, len(cs.Items))
 	}
-	ins, err := l.Host.ContainerInspect(ctx, cs.Items[0].ID, client.ContainerInspectOptions{})
+	ins, err := l.Host().ContainerInspect(ctx, cs.Items[0].ID, client.ContainerInspectOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +116,7 @@ func containerState(t *testing.T, l *lab.Lab, node string, want container.Contai
 // the node.
 func providerState(t *testing.T, l *lab.Lab, node string, want container.ContainerState) {
 	t.Helper()
-	c, err := l.Provider.Open(context.Background(), l.Name)
+	c, err := l.Provider().Open(context.Background(), l.Name())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,8 +25,13 @@ type Provider struct {
 	labs map[string]*Cluster
 	// CreateErr, if set, is what Create returns (with the cluster made so far).
 	CreateErr error
+	// OnCreate, if set, is called by Create once the cluster is made,
+	// before it returns: a test may cancel, wait or panic there.
+	OnCreate func(ctx context.Context, c *Cluster)
 	// Deleted records every Delete and DeleteRun, as "name" or "name/run".
 	Deleted []string
+	// KeepsMachines is what Persistent reports.
+	KeepsMachines bool
 }
 
 // New returns a provider with no labs.
@@ -39,8 +44,8 @@ func (p *Provider) Name() string { return "fake" }
 // 10.0.0.(10+i).
 func (p *Provider) Create(ctx context.Context, t *topology.Topology, opts provider.CreateOptions) (provider.Cluster, error) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	if _, ok := p.labs[t.Name]; ok {
+		p.mu.Unlock()
 		return nil, fmt.Errorf("%w: %s", provider.ErrExists, t.Name)
 	}
 	c := NewCluster(t.Name, opts.RunID)
@@ -49,7 +54,19 @@ func (p *Provider) Create(ctx context.Context, t *topology.Topology, opts provid
 		c.Add(n.Name, n.Role, fmt.Sprintf("10.0.0.%d", 10+i))
 	}
 	p.labs[t.Name] = c
-	return c, p.CreateErr
+	on, err := p.OnCreate, p.CreateErr
+	p.mu.Unlock()
+	if on != nil {
+		on(ctx, c)
+	}
+	return c, err
+}
+
+// Lab returns the named lab's cluster, or nil.
+func (p *Provider) Lab(name string) *Cluster {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.labs[name]
 }
 
 // Open implements provider.Provider.
@@ -73,6 +90,9 @@ func (p *Provider) List(ctx context.Context) ([]string, error) {
 	}
 	return out, nil
 }
+
+// Persistent implements provider.Provider.
+func (p *Provider) Persistent() bool { return p.KeepsMachines }
 
 // Delete implements provider.Provider.
 func (p *Provider) Delete(ctx context.Context, name string) error {

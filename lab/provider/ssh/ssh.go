@@ -43,10 +43,6 @@ const RegistryPort = "5000"
 // RegistryAddr is the registry as nodes see it.
 const RegistryAddr = "127.0.0.1:" + RegistryPort
 
-// TasksGoneTimeout bounds how long down waits for the swarm's task
-// containers to go once the services are removed.
-const TasksGoneTimeout = time.Minute
-
 // Provider runs the nodes of one topology on its hosts.
 type Provider struct {
 	topo          *topology.Topology
@@ -251,15 +247,20 @@ func (p *Provider) List(ctx context.Context) ([]string, error) {
 	return []string{p.topo.Name}, nil
 }
 
-// Delete implements provider.Provider: it heals partitions, removes every
-// service of the lab's swarm, makes every host leave it, and removes the
-// lab registries and the images pulled from them.
+// Persistent implements provider.Provider: the hosts are the user's, and
+// their engines outlive the lab, so the lab ends its swarm on them before
+// Delete.
+func (p *Provider) Persistent() bool { return true }
+
+// Delete implements provider.Provider: it heals partitions and removes the
+// lab registries and the images pulled from them. The lab's swarm (its
+// services, the hosts' membership) is the lab's to end, before.
 func (p *Provider) Delete(ctx context.Context, name string) error {
 	return p.teardown(ctx, name, "")
 }
 
 // DeleteRun implements provider.Provider: the same as Delete, restricted to
-// what run made (its registries, and the swarm if run formed it).
+// what run made (its registries).
 func (p *Provider) DeleteRun(ctx context.Context, name, run string) error {
 	return p.teardown(ctx, name, run)
 }
@@ -273,7 +274,6 @@ func (p *Provider) teardown(ctx context.Context, name, run string) error {
 		_, err := h.mustRun(ctx, "removing partition rules", healScript)
 		return err
 	}))
-	errs = append(errs, p.leaveSwarm(ctx, run))
 	filter := labFilter(name)
 	if run != "" {
 		filter = filter.Add("label", common.LabelRun+"="+run)
@@ -318,110 +318,6 @@ func removeRegistryImages(ctx context.Context, h *host, c *client.Client) error 
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// leaveSwarm removes the services of the lab's swarm (labelled with the
-// lab's name, and run if given), waits until their tasks are gone, then
-// makes the swarm's hosts leave it, workers first. A host whose swarm is
-// not the lab's is left alone.
-func (p *Provider) leaveSwarm(ctx context.Context, run string) error {
-	var mgr *client.Client
-	for _, h := range p.hosts {
-		if h.node.Role != topology.RoleManager {
-			continue
-		}
-		c, err := h.Engine()
-		if err != nil {
-			continue
-		}
-		cctx, cancel := context.WithTimeout(ctx, common.PingTimeout)
-		sw, err := c.SwarmInspect(cctx, client.SwarmInspectOptions{})
-		cancel()
-		if err != nil {
-			continue
-		}
-		labels := sw.Swarm.Spec.Labels
-		if labels[common.LabelLab] == p.topo.Name && (run == "" || labels[common.LabelRun] == run) {
-			mgr = c
-			break
-		}
-	}
-	if mgr == nil {
-		return nil // no swarm of this lab (or run) answers: nothing to leave
-	}
-	members := map[string]bool{}
-	nodes, err := mgr.NodeList(ctx, client.NodeListOptions{})
-	if err != nil {
-		return fmt.Errorf("listing the lab's swarm nodes: %w", err)
-	}
-	for _, n := range nodes.Items {
-		members[n.ID] = true
-	}
-	var errs []error
-	services, err := mgr.ServiceList(ctx, client.ServiceListOptions{})
-	if err != nil {
-		return fmt.Errorf("listing the lab's services: %w", err)
-	}
-	for _, s := range services.Items {
-		if _, err := mgr.ServiceRemove(ctx, s.ID, client.ServiceRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
-			errs = append(errs, fmt.Errorf("removing service %s: %w", s.Spec.Name, err))
-		}
-	}
-	// Hosts of the lab's swarm, by role.
-	var workers, managers []*host
-	for _, h := range p.hosts {
-		c, err := h.Engine()
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		info, err := c.Info(ctx, client.InfoOptions{})
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: the engine does not answer, so it stays in the lab's swarm; start it and run down again: %w", h.name(), err))
-			continue
-		}
-		if !members[info.Info.Swarm.NodeID] {
-			continue
-		}
-		if info.Info.Swarm.ControlAvailable {
-			managers = append(managers, h)
-		} else {
-			workers = append(workers, h)
-		}
-	}
-	errs = append(errs, p.waitTasksGone(ctx, append(slices.Clone(workers), managers...)))
-	for _, group := range [][]*host{workers, managers} {
-		for _, h := range group {
-			c, _ := h.Engine()
-			if _, err := c.SwarmLeave(ctx, client.SwarmLeaveOptions{Force: true}); err != nil {
-				errs = append(errs, fmt.Errorf("%s: leaving the lab's swarm: %w", h.name(), err))
-			}
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// waitTasksGone waits until no swarm task container is left on the hosts.
-func (p *Provider) waitTasksGone(ctx context.Context, hosts []*host) error {
-	_, err := wait.For(ctx, "the lab's task containers to be removed", TasksGoneTimeout, 500*time.Millisecond,
-		func(ctx context.Context) wait.Result {
-			var left []string
-			for _, h := range hosts {
-				c, _ := h.Engine()
-				cs, err := c.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: make(client.Filters).Add("label", "com.docker.swarm.task.id")})
-				if err != nil {
-					return wait.Continue("%s: %v", h.name(), err)
-				}
-				if len(cs.Items) > 0 {
-					left = append(left, fmt.Sprintf("%s: %d", h.node.Name, len(cs.Items)))
-				}
-			}
-			if len(left) > 0 {
-				return wait.Continue("task containers left: %s", strings.Join(left, ", "))
-			}
-			return wait.Done("none left")
-		})
-	return err
 }
 
 // peers lists the addresses h's swarm peers use: their advertise and SSH

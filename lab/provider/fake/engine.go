@@ -1,0 +1,67 @@
+package fake
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+
+	"github.com/moby/moby/client"
+)
+
+// Engine is just enough of a Docker engine, over HTTP, to stand for this
+// machine's engine in a bring-up on the fake provider: it answers pings,
+// has every image, and lists nothing. It records the paths it was asked.
+type Engine struct {
+	srv *httptest.Server
+
+	mu    sync.Mutex
+	calls []string
+}
+
+// NewEngine starts an Engine; Close stops it.
+func NewEngine() *Engine {
+	e := &Engine{}
+	e.srv = httptest.NewServer(http.HandlerFunc(e.serve))
+	return e
+}
+
+func (e *Engine) serve(w http.ResponseWriter, r *http.Request) {
+	e.mu.Lock()
+	e.calls = append(e.calls, r.Method+" "+r.URL.Path)
+	e.mu.Unlock()
+	w.Header().Set("Api-Version", "1.47")
+	w.Header().Set("Content-Type", "application/json")
+	path := r.URL.Path
+	switch {
+	case strings.HasSuffix(path, "/_ping"):
+		w.Write([]byte("OK"))
+	case strings.Contains(path, "/images/") && strings.HasSuffix(path, "/json"):
+		w.Write([]byte(`{"Id":"sha256:0000000000000000000000000000000000000000000000000000000000000000","Size":1}`))
+	case strings.HasSuffix(path, "/volumes"):
+		w.Write([]byte(`{"Volumes":[]}`))
+	case strings.HasSuffix(path, "/containers/json"), strings.HasSuffix(path, "/networks"):
+		w.Write([]byte(`[]`))
+	default:
+		w.WriteHeader(http.StatusNotFound)
+		w.Write([]byte(`{"message":"not in the fake engine"}`))
+	}
+}
+
+// Addr is the engine's DOCKER_HOST.
+func (e *Engine) Addr() string { return "tcp://" + strings.TrimPrefix(e.srv.URL, "http://") }
+
+// Client returns a client for the engine.
+func (e *Engine) Client() (*client.Client, error) {
+	return client.New(client.WithHost(e.Addr()))
+}
+
+// Calls returns "METHOD /path" of every request, in order.
+func (e *Engine) Calls() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]string(nil), e.calls...)
+}
+
+// Close stops the engine.
+func (e *Engine) Close() { e.srv.Close() }
