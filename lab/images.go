@@ -8,7 +8,7 @@ import (
 	"sort"
 
 	"github.com/swarmlab/swarmlab/lab/images"
-	"github.com/swarmlab/swarmlab/lab/registry"
+	"github.com/swarmlab/swarmlab/lab/internal/registry"
 	"github.com/swarmlab/swarmlab/lab/stack"
 )
 

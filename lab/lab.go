@@ -17,8 +17,8 @@ import (
 
 	"github.com/moby/moby/client"
 
-	"github.com/swarmlab/swarmlab/lab/engine"
 	"github.com/swarmlab/swarmlab/lab/images"
+	"github.com/swarmlab/swarmlab/lab/internal/engine"
 	"github.com/swarmlab/swarmlab/lab/provider"
 	"github.com/swarmlab/swarmlab/lab/provider/common"
 	"github.com/swarmlab/swarmlab/lab/provider/docker"

@@ -17,10 +17,10 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/swarmlab/swarmlab/lab"
+	"github.com/swarmlab/swarmlab/lab/internal/registry"
 	"github.com/swarmlab/swarmlab/lab/labtest"
 	"github.com/swarmlab/swarmlab/lab/provider"
 	"github.com/swarmlab/swarmlab/lab/provider/common"
-	"github.com/swarmlab/swarmlab/lab/registry"
 	labswarm "github.com/swarmlab/swarmlab/lab/swarm"
 	"github.com/swarmlab/swarmlab/lab/topology"
 	"github.com/swarmlab/swarmlab/lab/wait"

@@ -14,11 +14,11 @@ import (
 
 	"github.com/moby/moby/client"
 
-	"github.com/swarmlab/swarmlab/lab/engine"
 	"github.com/swarmlab/swarmlab/lab/images"
+	"github.com/swarmlab/swarmlab/lab/internal/engine"
+	"github.com/swarmlab/swarmlab/lab/internal/registry"
 	"github.com/swarmlab/swarmlab/lab/provider"
 	"github.com/swarmlab/swarmlab/lab/provider/common"
-	"github.com/swarmlab/swarmlab/lab/registry"
 	"github.com/swarmlab/swarmlab/lab/stack"
 	"github.com/swarmlab/swarmlab/lab/swarm"
 	"github.com/swarmlab/swarmlab/lab/topology"

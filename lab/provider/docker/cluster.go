@@ -14,7 +14,7 @@ import (
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/client"
 
-	"github.com/swarmlab/swarmlab/lab/engine"
+	"github.com/swarmlab/swarmlab/lab/internal/engine"
 	"github.com/swarmlab/swarmlab/lab/provider"
 	"github.com/swarmlab/swarmlab/lab/provider/common"
 )

@@ -30,7 +30,7 @@ import (
 	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/client"
 
-	"github.com/swarmlab/swarmlab/lab/engine"
+	"github.com/swarmlab/swarmlab/lab/internal/engine"
 	"github.com/swarmlab/swarmlab/lab/provider"
 	"github.com/swarmlab/swarmlab/lab/provider/common"
 	"github.com/swarmlab/swarmlab/lab/topology"

@@ -29,10 +29,10 @@ import (
 	xssh "golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 
-	"github.com/swarmlab/swarmlab/lab/engine"
 	"github.com/swarmlab/swarmlab/lab/images"
+	"github.com/swarmlab/swarmlab/lab/internal/engine"
+	"github.com/swarmlab/swarmlab/lab/internal/registry"
 	"github.com/swarmlab/swarmlab/lab/provider/common"
-	"github.com/swarmlab/swarmlab/lab/registry"
 	"github.com/swarmlab/swarmlab/lab/topology"
 	"github.com/swarmlab/swarmlab/lab/wait"
 )
