@@ -462,9 +462,37 @@ func (p *Provider) Delete(ctx context.Context, name string) error {
 }
 
 // DeleteRun implements provider.Provider.
+//
+// A bring-up cancelled in the middle of its Create may still have create
+// calls in flight: the engine finishes them after the client gave up, so a
+// container can appear after the sweep listed what there was (seen as one
+// "created" registry container left by an interrupted up). So the sweep is
+// repeated until the run's containers have stayed gone for settleQuiet.
 func (p *Provider) DeleteRun(ctx context.Context, name, run string) error {
-	return p.sweep(ctx, name, labFilter(name).Add("label", common.LabelRun+"="+run))
+	f := labFilter(name).Add("label", common.LabelRun+"="+run)
+	err := p.sweep(ctx, name, f)
+	for quiet := time.Duration(0); quiet < settleQuiet && ctx.Err() == nil; {
+		select {
+		case <-ctx.Done():
+		case <-time.After(settlePoll):
+		}
+		cs, lerr := p.host.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+		if lerr != nil || len(cs.Items) > 0 {
+			quiet = 0
+			err = p.sweep(ctx, name, f)
+			continue
+		}
+		quiet += settlePoll
+	}
+	return err
 }
+
+// How long a cancelled run's containers must stay gone, and how often
+// DeleteRun looks.
+const (
+	settleQuiet = 1500 * time.Millisecond
+	settlePoll  = 250 * time.Millisecond
+)
 
 // sweep removes containers, then volumes, then networks matching filter. It
 // keeps going past errors and reports them all, so a half-made lab is swept

@@ -3,6 +3,7 @@ package docker
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/moby/moby/api/types/container"
@@ -76,5 +77,51 @@ func TestLeftoversAreWhatCarriesTheLabsLabel(t *testing.T) {
 	}
 	if left, err := p.Leftovers(context.Background(), "c"); err != nil || len(left) != 0 {
 		t.Errorf("Leftovers(c) = %q, %v; want nothing", left, err)
+	}
+}
+
+// lateEngine is a labelledEngine whose engine finishes a create call of
+// the cancelled run only after the first list: the container appears on
+// the second list. Removals are recorded and take the container away.
+type lateEngine struct {
+	labelledEngine
+	lists   int
+	late    string // container that appears on the second list
+	removed []string
+}
+
+func (e *lateEngine) ContainerList(ctx context.Context, o client.ContainerListOptions) (client.ContainerListResult, error) {
+	e.lists++
+	if e.lists == 2 && e.late != "" {
+		e.containers[e.late] = "a"
+	}
+	return e.labelledEngine.ContainerList(ctx, o)
+}
+
+func (e *lateEngine) ContainerRemove(_ context.Context, id string, _ client.ContainerRemoveOptions) (client.ContainerRemoveResult, error) {
+	e.removed = append(e.removed, id)
+	delete(e.containers, strings.TrimPrefix(id, "id-"))
+	return client.ContainerRemoveResult{}, nil
+}
+
+// TestDeleteRunSweepsAContainerCreatedAfterItsList: an interrupted up
+// left a "created" registry container, made by a create call still in
+// flight when the cleanup listed the run's containers. DeleteRun must
+// look again until the run's containers stay gone. (Red with a single
+// sweep: the late container is never removed.)
+func TestDeleteRunSweepsAContainerCreatedAfterItsList(t *testing.T) {
+	e := &lateEngine{labelledEngine: labelledEngine{
+		containers: map[string]string{"swarmlab-a-m1": "a"},
+		networks:   map[string]string{}, volumes: map[string]string{},
+	}, late: "swarmlab-a-registry"}
+	p := New(e, "", "")
+	if err := p.DeleteRun(context.Background(), "a", "run1"); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(e.removed, "id-swarmlab-a-registry") || !slices.Contains(e.removed, "id-swarmlab-a-m1") {
+		t.Errorf("removed %q, want both the listed container and the late one", e.removed)
+	}
+	if len(e.containers) != 0 {
+		t.Errorf("left %v", e.containers)
 	}
 }
