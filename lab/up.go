@@ -60,11 +60,7 @@ func Up(ctx context.Context, t *topology.Topology, opts Options) (l *Lab, err er
 	l = &Lab{name: t.Name, runID: newRunID(), topo: t, prov: p, host: host}
 	// Every lab is found again by name through its record, written when
 	// its machines are about to be made.
-	rec, err := newRecord(t, l.runID, HostAddr())
-	if err != nil {
-		return nil, err
-	}
-	s := &upState{lab: l, rec: rec, d: &deployment{}, registryUp: make(chan struct{}), seq: sequential()}
+	s := &upState{lab: l, rec: newRecord(t, l.runID, HostAddr()), d: &deployment{}, registryUp: make(chan struct{}), seq: sequential()}
 
 	removeOnFailure := func() {
 		afterFailure(ctx, opts.KeepOnFailure, out, l.name, func(cctx context.Context) error {
