@@ -31,6 +31,20 @@ func StateDir(name string) string {
 	return filepath.Join(base, "swarmlab", "labs", name)
 }
 
+// State is what a lab keeps on this machine, in its state directory: its
+// record, and its secrets (see Secrets). Down removes it.
+type State struct{ name string }
+
+// State returns the lab's state on this machine.
+func (l *Lab) State() State { return State{l.name} }
+
+// Dir is the lab's state directory (StateDir).
+func (s State) Dir() string { return StateDir(s.name) }
+
+// Record reads the lab's record; nil for a docker lab made before labs had
+// records.
+func (s State) Record() (*Record, error) { return readRecord(s.name) }
+
 // removeState deletes the lab's host-side state.
 func removeState(name string) error {
 	return os.RemoveAll(StateDir(name))

@@ -37,6 +37,11 @@ func TestRecordRoundTrip(t *testing.T) {
 		t.Fatalf("readRecord: %v, %v", got, err)
 	}
 	gt := got.Topology
+	if st := (&Lab{name: "rec"}).State(); st.Dir() != StateDir("rec") {
+		t.Errorf("State().Dir() = %s", st.Dir())
+	} else if r, err := st.Record(); err != nil || r == nil || r.RunID != "r1" {
+		t.Errorf("State().Record() = %+v, %v", r, err)
+	}
 	if got.Provider != topology.ProviderDocker || got.RunID != "r1" || got.Access.Engine != "tcp://127.0.0.1:2375" {
 		t.Errorf("record %+v", got)
 	}

@@ -40,7 +40,7 @@ type Stack struct {
 // manager of the lab, as the lab deploys a topology's stacks: it builds the
 // images the file declares (x-swarmlab) on the host and pushes them to the
 // lab registry, makes the secrets it asks for (once per lab: see
-// GenerateStackSecrets), reads the file with StackEnv, the images and the
+// Secrets.Generate), reads the file with StackEnv, the images and the
 // secrets, and creates or updates its networks, secrets, configs and
 // services. Then it waits, for up to StackTimeout, until every service runs
 // all its tasks, unless opts.Detach.
@@ -85,7 +85,7 @@ func (l *Lab) prepareStack(ctx context.Context, name, path string, imgs []*stack
 	}
 	var secrets map[string]string
 	if err := subStep(ctx, "secrets "+name, func() (err error) {
-		secrets, err = l.GenerateStackSecrets(ctx, path)
+		secrets, err = l.Secrets().Generate(ctx, path)
 		return err
 	}); err != nil {
 		return nil, nil, err
