@@ -126,7 +126,7 @@ func TestSSHLab(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ref, err := l.BuildGoImage(ctx, images.GoImage{Repo: "swarmlab/echo", ModuleDir: root, Packages: []string{"./app/echo"}})
+		ref, err := l.Stacks().BuildGoImage(ctx, images.GoImage{Repo: "swarmlab/echo", ModuleDir: root, Packages: []string{"./app/echo"}})
 		if err != nil {
 			t.Fatal(err)
 		}
