@@ -146,7 +146,7 @@ func deployE2EStack(ctx context.Context) {
 	path, err := filepath.Abs(stackFile)
 	Expect(err).NotTo(HaveOccurred())
 	// Detached: the later versions of echo build while the stack starts.
-	st, err := sut.lab.DeployStack(ctx, stackName, path, lab.StackOptions{Detach: true})
+	st, err := sut.lab.Stacks().Deploy(ctx, stackName, path, lab.StackOptions{Detach: true})
 	Expect(err).NotTo(HaveOccurred(), "deploying stack %s", stackName)
 	sut.echoImage = st.Images["echo"]
 	Expect(sut.echoImage).NotTo(BeEmpty(), "%s declares no image echo", stackFile)

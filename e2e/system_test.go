@@ -454,7 +454,7 @@ func echoLDFlags(v string, broken bool) string {
 }
 
 func (s *system) buildEcho(ctx context.Context, ld string) (string, error) {
-	return s.lab.BuildGoImage(ctx, images.GoImage{Repo: echoImageRep, ModuleDir: moduleRoot(), Packages: []string{"./app/echo"}, LDFlags: ld})
+	return s.lab.Stacks().BuildGoImage(ctx, images.GoImage{Repo: echoImageRep, ModuleDir: moduleRoot(), Packages: []string{"./app/echo"}, LDFlags: ld})
 }
 
 // echoBuild is an image of echo built in the background.

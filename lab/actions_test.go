@@ -131,7 +131,7 @@ func TestUpOnAFakeProviderKeepsOnFailure(t *testing.T) {
 	if !strings.Contains(f.out.String(), "lab fk kept for inspection (--keep-on-failure); remove it with: swarmlab down fk") {
 		t.Errorf("output:\n%s", f.out.String())
 	}
-	if rec, _, err := readRecord("fk"); err != nil || rec == nil || rec.Provider != topology.ProviderDocker {
+	if rec, err := readRecord("fk"); err != nil || rec == nil || rec.Provider != topology.ProviderDocker {
 		t.Errorf("record of the kept lab: %+v, %v", rec, err)
 	}
 }
@@ -185,7 +185,7 @@ func TestUpOnAFakeProviderCancelled(t *testing.T) {
 // and removes nothing of the lab that holds the name.
 func TestUpOfARecordedNameChangesNothing(t *testing.T) {
 	f := newFakeUp(t)
-	rec, _ := newRecord(named(fakeTopology(t), "fk"), "first", "")
+	rec := newRecord(named(fakeTopology(t), "fk"), "first", "")
 	if err := writeRecord(rec); err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +193,7 @@ func TestUpOfARecordedNameChangesNothing(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `a lab named "fk" is already running (run first)`) {
 		t.Fatalf("Up = %v", err)
 	}
-	if got, _, _ := readRecord("fk"); got == nil || got.RunID != "first" {
+	if got, _ := readRecord("fk"); got == nil || got.RunID != "first" {
 		t.Errorf("the first lab's record was changed: %+v", got)
 	}
 	if len(f.p.Deleted) != 1 || f.p.Deleted[0] == "fk" {

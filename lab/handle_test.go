@@ -114,7 +114,7 @@ func TestURLsAskTheProviderWhereAPortAnswers(t *testing.T) {
 func TestPushImageNeedsARegistryToPushTo(t *testing.T) {
 	l, c, _, _ := fakeLab()
 	c.Reg.Push = nil
-	err := PushImage(context.Background(), l, "swarmlab/x:1", "x:1")
+	err := l.Stacks().PushImage(context.Background(), "swarmlab/x:1", "x:1")
 	if err == nil || !strings.Contains(err.Error(), "no registry to push swarmlab/x:1 to") {
 		t.Errorf("PushImage without a registry: %v", err)
 	}
@@ -124,9 +124,9 @@ func TestStackEnvNamesTheRegistryNodesPullFrom(t *testing.T) {
 	l, c, _, _ := fakeLab()
 	c.Reg.Pull = "127.0.0.1:5000"
 	l.info.Ingress = RoutingMesh
-	env := l.StackEnv()
+	env := l.Stacks().Env()
 	if env["SWARMLAB_REGISTRY"] != "127.0.0.1:5000" || env["SWARMLAB_PUBLISH_MODE"] != "ingress" || env["SWARMLAB_LAB"] != "unit" {
-		t.Errorf("StackEnv = %v", env)
+		t.Errorf("Stacks().Env() = %v", env)
 	}
 }
 

@@ -14,7 +14,8 @@ import (
 
 // LocalImage returns the host's reference for one of the lab's images
 // ("redis", "node", ...).
-func LocalImage(ctx context.Context, l *Lab, name string) (string, error) {
+func (s Stacks) LocalImage(ctx context.Context, name string) (string, error) {
+	l := s.l
 	img, ok := images.Get(name)
 	if !ok {
 		return "", fmt.Errorf("no lab image named %q", name)
@@ -26,7 +27,8 @@ func LocalImage(ctx context.Context, l *Lab, name string) (string, error) {
 // ("team/app:v1"); nodes then pull it as "<registry>/team/app:v1". Where the
 // lab has a registry per node (ssh), it goes to each. A target the registry
 // already holds with the same image is not pushed again.
-func PushImage(ctx context.Context, l *Lab, local string, targets ...string) error {
+func (s Stacks) PushImage(ctx context.Context, local string, targets ...string) error {
+	l := s.l
 	addrs := l.cluster.Registry().Push
 	if len(addrs) == 0 {
 		return fmt.Errorf("lab %s has no registry to push %s to (is its registry running?)", l.name, local)
@@ -94,7 +96,7 @@ func (l *Lab) pushImages(ctx context.Context, imgs []*stackImage) error {
 	return eachAtOnce(ctx, len(imgs), 0, func(i int) error {
 		img := imgs[i]
 		return subStep(ctx, "push "+img.name, func() error {
-			return PushImage(ctx, l, img.local, img.local, img.spec.Repo+":latest")
+			return l.Stacks().PushImage(ctx, img.local, img.local, img.spec.Repo+":latest")
 		})
 	})
 }
@@ -110,12 +112,13 @@ func (l *Lab) imageEnv(imgs []*stackImage) map[string]string {
 
 // BuildGoImage builds a Go image on the host and pushes it into the lab
 // registry; it returns the reference nodes pull it by.
-func (l *Lab) BuildGoImage(ctx context.Context, img images.GoImage) (string, error) {
+func (s Stacks) BuildGoImage(ctx context.Context, img images.GoImage) (string, error) {
+	l := s.l
 	local, err := images.BuildGo(ctx, l.host, img)
 	if err != nil {
 		return "", err
 	}
-	if err := PushImage(ctx, l, local, local); err != nil {
+	if err := s.PushImage(ctx, local, local); err != nil {
 		return "", err
 	}
 	return l.cluster.Registry().Pull + "/" + local, nil

@@ -222,12 +222,11 @@ func NewProvider(ctx context.Context, host client.APIClient, t *topology.Topolog
 	}
 }
 
-// opened is what opening a lab by name finds: its record (nil for a docker
-// lab made before records), its topology (from the record; nil without
-// one), the host engine it was made through, and its provider.
+// opened is what opening a lab by name finds: its record (for a docker lab
+// made before records, a minimal one: see unrecorded), the host engine it
+// was made through, and its provider.
 type opened struct {
 	rec  *Record
-	topo *topology.Topology
 	host *client.Client
 	p    provider.Provider
 }
@@ -236,12 +235,15 @@ type opened struct {
 // the record names; a lab with no record is a docker lab on the host engine
 // (Host), found by its containers' labels.
 func find(ctx context.Context, name string) (*opened, error) {
-	rec, t, err := readRecord(name)
+	rec, err := readRecord(name)
 	if err != nil {
 		return nil, err
 	}
+	if rec == nil {
+		rec = unrecorded(name)
+	}
 	var host *client.Client
-	if rec == nil || rec.Access.Engine == HostAddr() {
+	if rec.Access.Engine == HostAddr() {
 		host, err = Host(ctx)
 	} else {
 		host, err = hostAt(ctx, rec.Access.Engine)
@@ -249,12 +251,12 @@ func find(ctx context.Context, name string) (*opened, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := NewProvider(ctx, host, t)
+	p, err := NewProvider(ctx, host, rec.Topology)
 	if err != nil {
 		host.Close()
 		return nil, err
 	}
-	return &opened{rec: rec, topo: t, host: host, p: p}, nil
+	return &opened{rec: rec, host: host, p: p}, nil
 }
 
 // hostAt returns a client for the engine at addr ("": the default socket),
@@ -274,12 +276,12 @@ func hostAt(ctx context.Context, addr string) (*client.Client, error) {
 	return c, nil
 }
 
-// topologyOf returns the topology of an opened lab: its record's; for a
-// docker lab made before records, the file its containers name, else one
-// made from its nodes (names and roles), so that a Lab always has one.
-func topologyOf(o *opened, c provider.Cluster) *topology.Topology {
-	if o.topo != nil {
-		return o.topo
+// topologyOf returns the topology of an opened lab: its record's (rec);
+// for a docker lab made before records, the file its containers name, else
+// one made from its nodes (names and roles), so that a Lab always has one.
+func topologyOf(rec *topology.Topology, c provider.Cluster) *topology.Topology {
+	if rec != nil {
+		return rec
 	}
 	if path := c.Topology(); path != "" {
 		if t, _, err := topology.LoadFile(path); err == nil {
@@ -308,14 +310,11 @@ func Open(ctx context.Context, name string) (*Lab, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := o.p.Open(ctx, name)
+	c, err := o.p.Open(ctx, *o.rec)
 	if err != nil {
 		return nil, err
 	}
-	l := &Lab{name: name, runID: c.RunID(), topo: topologyOf(o, c), cluster: c, prov: o.p, host: o.host}
-	if l.runID == "" && o.rec != nil {
-		l.runID = o.rec.RunID
-	}
+	l := &Lab{name: name, runID: c.RunID(), topo: topologyOf(o.rec.Topology, c), cluster: c, prov: o.p, host: o.host}
 	if mgr, _, err := l.Manager(ctx); err == nil {
 		if sw, err := mgr.SwarmInspect(ctx, client.SwarmInspectOptions{}); err == nil {
 			l.info.Ingress = sw.Swarm.Spec.Labels[common.LabelIngress]
@@ -358,7 +357,7 @@ func Down(ctx context.Context, name string) error {
 	}
 	var c provider.Cluster
 	if o.p.Persistent() { // its swarm is on machines that stay: end it
-		if c, err = o.p.Open(ctx, name); err != nil {
+		if c, err = o.p.Open(ctx, *o.rec); err != nil {
 			c = nil // no handle: no swarm of it answers to end
 		}
 	}

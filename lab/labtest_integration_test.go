@@ -303,7 +303,7 @@ func testRegistryServices(t *testing.T, l *lab.Lab) {
 	// An image that exists only in the lab registry: the host pushes its
 	// own redis build there under a private name.
 	only := "lab/only-here:v1"
-	if err := lab.PushImage(ctx, l, stdRef(t, l, "redis"), only); err != nil {
+	if err := l.Stacks().PushImage(ctx, stdRef(t, l, "redis"), only); err != nil {
 		t.Fatal(err)
 	}
 	mgr, _, err := l.Manager(ctx)
@@ -452,7 +452,7 @@ func pulledFromLabRegistry(reqs []registry.Request, repo, addr string) error {
 
 func stdRef(t *testing.T, l *lab.Lab, name string) string {
 	t.Helper()
-	ref, err := lab.LocalImage(context.Background(), l, name)
+	ref, err := l.Stacks().LocalImage(context.Background(), name)
 	if err != nil {
 		t.Fatal(err)
 	}

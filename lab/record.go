@@ -31,6 +31,20 @@ func StateDir(name string) string {
 	return filepath.Join(base, "swarmlab", "labs", name)
 }
 
+// State is what a lab keeps on this machine, in its state directory: its
+// record, and its secrets (see Secrets). Down removes it.
+type State struct{ name string }
+
+// State returns the lab's state on this machine.
+func (l *Lab) State() State { return State{l.name} }
+
+// Dir is the lab's state directory (StateDir).
+func (s State) Dir() string { return StateDir(s.name) }
+
+// Record reads the lab's record; nil for a docker lab made before labs had
+// records.
+func (s State) Record() (*Record, error) { return readRecord(s.name) }
+
 // removeState deletes the lab's host-side state.
 func removeState(name string) error {
 	return os.RemoveAll(StateDir(name))
@@ -46,54 +60,58 @@ const (
 	legacyRecordSource = "source"
 )
 
-// Record is what a lab keeps of itself on this machine.
-type Record struct {
+// Record is what a lab keeps of itself on this machine, and what its
+// provider opens it from (provider.Record).
+type Record = provider.Record
+
+// Access is how this machine reaches a lab (provider.Access).
+type Access = provider.Access
+
+// storedRecord is a Record as its file holds it.
+type storedRecord struct {
 	Name string `json:"name"`
 	// Provider is the topology's provider type ("docker", "ssh").
 	Provider string `json:"provider"`
 	// RunID is the bring-up that made the lab.
 	RunID string `json:"run"`
 	// Topology is the topology the lab was made from, under the lab's name.
-	Topology RecordedTopology `json:"topology"`
+	Topology recordedTopology `json:"topology"`
 	// Access is how this machine reaches the lab.
 	Access Access `json:"access"`
 }
 
-// RecordedTopology is the topology the lab was made from, as YAML, and the
+// recordedTopology is the topology the lab was made from, as YAML, and the
 // path of its file, so that messages about it name the file the user wrote
 // and its stacks' files resolve as they did.
-type RecordedTopology struct {
+type recordedTopology struct {
 	Path    string `json:"path,omitempty"`
 	Content string `json:"content"`
 }
 
-// Access is what a provider needs, besides the topology, to open the lab
-// again: the engine of this machine through which it made the lab (docker:
-// the engine its nodes are containers of; ssh: the engine that holds the
-// lab's images). Empty: the default socket.
-type Access struct {
-	Engine string `json:"engine,omitempty"`
-}
-
 // newRecord describes lab t (named as the lab) made by run through the
 // engine at hostAddr.
-func newRecord(t *topology.Topology, run, hostAddr string) (*Record, error) {
-	rec := &Record{Name: t.Name, Provider: t.Provider.Type, RunID: run, Access: Access{Engine: hostAddr}}
+func newRecord(t *topology.Topology, run, hostAddr string) *Record {
+	rec := &Record{Name: t.Name, Provider: t.Provider.Type, RunID: run, Topology: t, Access: Access{Engine: hostAddr}}
 	if rec.Provider == "" {
 		rec.Provider = topology.ProviderDocker
 	}
-	// The topology as Up has it (a caller may have changed it since it
-	// was read), under the path it was read from, so that its stacks'
-	// files resolve as they did.
-	data, err := yaml.Marshal(t)
+	return rec
+}
+
+// stored is rec as its file holds it: the topology as Up has it (a caller
+// may have changed it since it was read), under the path it was read from,
+// so that its stacks' files resolve as they did.
+func stored(rec *Record) (*storedRecord, error) {
+	s := &storedRecord{Name: rec.Name, Provider: rec.Provider, RunID: rec.RunID, Access: rec.Access}
+	data, err := yaml.Marshal(rec.Topology)
 	if err != nil {
-		return nil, fmt.Errorf("recording lab %s: %w", t.Name, err)
+		return nil, fmt.Errorf("recording lab %s: %w", rec.Name, err)
 	}
-	rec.Topology.Content = string(data)
-	if src := t.Source(); src != "" {
-		rec.Topology.Path, _ = filepath.Abs(src)
+	s.Topology.Content = string(data)
+	if src := rec.Topology.Source(); src != "" {
+		s.Topology.Path, _ = filepath.Abs(src)
 	}
-	return rec, nil
+	return s, nil
 }
 
 // writeRecord writes rec, refusing a name that has a record: that lab
@@ -103,10 +121,14 @@ func writeRecord(rec *Record) error {
 	if hasRecord(rec.Name) {
 		return existsErr(rec.Name, dir)
 	}
+	st, err := stored(rec)
+	if err != nil {
+		return err
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("recording lab %s: %w", rec.Name, err)
 	}
-	data, err := json.MarshalIndent(rec, "", "  ")
+	data, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
 		return err
 	}
@@ -123,7 +145,7 @@ func writeRecord(rec *Record) error {
 
 func existsErr(name, dir string) error {
 	run := "unknown"
-	if rec, _, err := readRecord(name); err == nil && rec != nil && rec.RunID != "" {
+	if rec, err := readRecord(name); err == nil && rec != nil && rec.RunID != "" {
 		run = rec.RunID
 	}
 	return fmt.Errorf("%w: a lab named %q is already running (run %s); use another --name, or remove it with: swarmlab down %s (its record: %s)",
@@ -150,46 +172,45 @@ func hasRecord(name string) bool {
 	return false
 }
 
-// readRecord returns the record of lab name and its topology, defaulted and
-// named name, or nils when the lab has no record (a docker lab made before
+// readRecord returns the record of lab name, its topology defaulted and
+// named name, or nil when the lab has no record (a docker lab made before
 // records).
-func readRecord(name string) (*Record, *topology.Topology, error) {
+func readRecord(name string) (*Record, error) {
 	dir := StateDir(name)
 	data, err := os.ReadFile(filepath.Join(dir, recordFile))
 	if errors.Is(err, fs.ErrNotExist) {
 		return readLegacyRecord(name)
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("reading the record of lab %s: %w", name, err)
+		return nil, fmt.Errorf("reading the record of lab %s: %w", name, err)
 	}
-	rec := &Record{}
-	if err := json.Unmarshal(data, rec); err != nil {
-		return nil, nil, fmt.Errorf("the record of lab %s (%s): %w", name, filepath.Join(dir, recordFile), err)
+	st := &storedRecord{}
+	if err := json.Unmarshal(data, st); err != nil {
+		return nil, fmt.Errorf("the record of lab %s (%s): %w", name, filepath.Join(dir, recordFile), err)
 	}
-	src := rec.Topology.Path
+	src := st.Topology.Path
 	if src == "" {
 		src = filepath.Join(dir, recordFile)
 	}
-	t, err := topology.Parse([]byte(rec.Topology.Content), src)
+	t, err := topology.Parse([]byte(st.Topology.Content), src)
 	if err != nil {
-		return nil, nil, fmt.Errorf("the record of lab %s (%s): %w", name, filepath.Join(dir, recordFile), err)
+		return nil, fmt.Errorf("the record of lab %s (%s): %w", name, filepath.Join(dir, recordFile), err)
 	}
 	t.Default()
 	t.Name = name
-	rec.Name = name
-	return rec, t, nil
+	return &Record{Name: name, Provider: st.Provider, RunID: st.RunID, Topology: t, Access: st.Access}, nil
 }
 
 // readLegacyRecord reads the record of an ssh lab made before every lab had
 // one.
-func readLegacyRecord(name string) (*Record, *topology.Topology, error) {
+func readLegacyRecord(name string) (*Record, error) {
 	dir := StateDir(name)
 	data, err := os.ReadFile(filepath.Join(dir, legacyRecordFile))
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil, nil
+		return nil, nil
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("reading the record of lab %s: %w", name, err)
+		return nil, fmt.Errorf("reading the record of lab %s: %w", name, err)
 	}
 	src := filepath.Join(dir, legacyRecordFile)
 	if b, err := os.ReadFile(filepath.Join(dir, legacyRecordSource)); err == nil {
@@ -199,12 +220,18 @@ func readLegacyRecord(name string) (*Record, *topology.Topology, error) {
 	}
 	t, err := topology.Parse(data, src)
 	if err != nil {
-		return nil, nil, fmt.Errorf("the record of lab %s (%s): %w", name, filepath.Join(dir, legacyRecordFile), err)
+		return nil, fmt.Errorf("the record of lab %s (%s): %w", name, filepath.Join(dir, legacyRecordFile), err)
 	}
 	t.Default()
 	t.Name = name
-	rec := &Record{Name: name, Provider: t.Provider.Type, Topology: RecordedTopology{Path: src, Content: string(data)}, Access: Access{Engine: HostAddr()}}
-	return rec, t, nil
+	return &Record{Name: name, Provider: t.Provider.Type, Topology: t, Access: Access{Engine: HostAddr()}}, nil
+}
+
+// unrecorded is the minimal record of a docker lab made before labs had
+// records: its name, on the host engine; its provider finds it by its
+// containers' labels, which give its run and its topology file.
+func unrecorded(name string) *Record {
+	return &Record{Name: name, Provider: topology.ProviderDocker, Access: Access{Engine: HostAddr()}}
 }
 
 // recordedLabs names the labs that have a record.

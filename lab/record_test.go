@@ -28,23 +28,26 @@ func stateHome(t *testing.T) {
 func TestRecordRoundTrip(t *testing.T) {
 	stateHome(t)
 	topo := named(fakeTopology(t), "rec")
-	rec, err := newRecord(topo, "r1", "tcp://127.0.0.1:2375")
-	if err != nil {
-		t.Fatal(err)
-	}
+	rec := newRecord(topo, "r1", "tcp://127.0.0.1:2375")
 	if err := writeRecord(rec); err != nil {
 		t.Fatal(err)
 	}
-	got, gt, err := readRecord("rec")
-	if err != nil || got == nil || gt == nil {
-		t.Fatalf("readRecord: %v, %v, %v", got, gt, err)
+	got, err := readRecord("rec")
+	if err != nil || got == nil || got.Topology == nil {
+		t.Fatalf("readRecord: %v, %v", got, err)
+	}
+	gt := got.Topology
+	if st := (&Lab{name: "rec"}).State(); st.Dir() != StateDir("rec") {
+		t.Errorf("State().Dir() = %s", st.Dir())
+	} else if r, err := st.Record(); err != nil || r == nil || r.RunID != "r1" {
+		t.Errorf("State().Record() = %+v, %v", r, err)
 	}
 	if got.Provider != topology.ProviderDocker || got.RunID != "r1" || got.Access.Engine != "tcp://127.0.0.1:2375" {
 		t.Errorf("record %+v", got)
 	}
 	abs, _ := filepath.Abs("../topologies/swarm-3.yaml")
-	if got.Topology.Path != abs || gt.Source() != abs {
-		t.Errorf("recorded path %q, source %q; want %q", got.Topology.Path, gt.Source(), abs)
+	if gt.Source() != abs {
+		t.Errorf("recorded source %q; want %q", gt.Source(), abs)
 	}
 	// As Up had it: fakeTopology has dropped the file's stacks.
 	if gt.Name != "rec" || len(gt.Nodes) != len(topo.Nodes) || len(gt.Stacks) != 0 {
@@ -61,7 +64,7 @@ func TestRecordRoundTrip(t *testing.T) {
 	if err := removeRecord("rec"); err != nil {
 		t.Fatal(err)
 	}
-	if r, _, err := readRecord("rec"); r != nil || err != nil {
+	if r, err := readRecord("rec"); r != nil || err != nil {
 		t.Errorf("after removeRecord: %v, %v", r, err)
 	}
 }
@@ -72,16 +75,15 @@ func TestRecordOfATopologyBuiltInCode(t *testing.T) {
 	topo := &topology.Topology{APIVersion: topology.APIVersion, Kind: topology.Kind, Name: "code",
 		Nodes: []topology.Node{{Name: "m1", Role: "manager"}, {Name: "w1", Role: "worker"}}}
 	topo.Default()
-	rec, err := newRecord(topo, "r2", "")
-	if err != nil {
+	if err := writeRecord(newRecord(topo, "r2", "")); err != nil {
 		t.Fatal(err)
 	}
-	if err := writeRecord(rec); err != nil {
-		t.Fatal(err)
+	rec, err := readRecord("code")
+	if err != nil || rec == nil {
+		t.Fatalf("readRecord: %v", err)
 	}
-	_, gt, err := readRecord("code")
-	if err != nil || len(gt.Nodes) != 2 || gt.Nodes[1].Role != "worker" {
-		t.Fatalf("readRecord: %+v, %v", gt, err)
+	if gt := rec.Topology; len(gt.Nodes) != 2 || gt.Nodes[1].Role != "worker" {
+		t.Fatalf("readRecord: %+v", gt)
 	}
 }
 
@@ -97,8 +99,11 @@ func TestLegacyRecord(t *testing.T) {
 	}
 	os.WriteFile(filepath.Join(dir, legacyRecordFile), data, 0o600)
 	os.WriteFile(filepath.Join(dir, legacyRecordSource), []byte("/somewhere/swarm-3.yaml\nold\n"), 0o600)
-	rec, gt, err := readRecord("old")
-	if err != nil || rec == nil || gt.Name != "old" || gt.Source() != "/somewhere/swarm-3.yaml" {
+	rec, err := readRecord("old")
+	if err != nil || rec == nil {
+		t.Fatalf("legacy record: %v", err)
+	}
+	if gt := rec.Topology; gt.Name != "old" || gt.Source() != "/somewhere/swarm-3.yaml" {
 		t.Fatalf("legacy record: %+v, %v", rec, err)
 	}
 	if names, _ := recordedLabs(); !slices.Equal(names, []string{"old"}) {
@@ -113,12 +118,12 @@ func TestTopologyOfALabWithoutRecord(t *testing.T) {
 	c.TopologyPath = "/nowhere/gone.yaml"
 	c.Add("m1", "manager", "10.0.0.10")
 	c.Add("w1", "worker", "10.0.0.11")
-	topo := topologyOf(&opened{}, c)
+	topo := topologyOf(nil, c)
 	if topo == nil || topo.Name != "norec" || len(topo.Nodes) != 2 || topo.Nodes[1].Role != "worker" {
 		t.Fatalf("topology %+v", topo)
 	}
 	c.TopologyPath, _ = filepath.Abs("../topologies/swarm-3.yaml")
-	if topo := topologyOf(&opened{}, c); topo.Name != "norec" || len(topo.Stacks) == 0 {
+	if topo := topologyOf(nil, c); topo.Name != "norec" || len(topo.Stacks) == 0 {
 		t.Errorf("from its file: %+v", topo)
 	}
 }
@@ -177,17 +182,15 @@ func TestRecordedTopologyReadsBackTheSame(t *testing.T) {
 		}
 		name := fmt.Sprintf("rt%d", i)
 		topo = named(topo, name)
-		rec, err := newRecord(topo, "r", "")
-		if err != nil {
+		if err := writeRecord(newRecord(topo, "r", "")); err != nil {
 			t.Fatal(err)
 		}
-		if err := writeRecord(rec); err != nil {
-			t.Fatal(err)
-		}
-		_, got, err := readRecord(name)
+		rec, err := readRecord(name)
 		if err != nil {
-			t.Fatalf("%s: %v\n%s", f, err, rec.Topology.Content)
+			data, _ := os.ReadFile(filepath.Join(StateDir(name), recordFile))
+			t.Fatalf("%s: %v\n%s", f, err, data)
 		}
+		got := rec.Topology
 		g, _ := yaml.Marshal(got)
 		w, _ := yaml.Marshal(topo)
 		if string(g) != string(w) {

@@ -20,32 +20,45 @@ import (
 	"github.com/swarmlab/swarmlab/lab/stack"
 )
 
-// SecretPath is where the lab keeps the generated secret name.
-func (l *Lab) SecretPath(name string) string {
-	return filepath.Join(StateDir(l.name), "secrets", name)
+// Secrets are the files a lab generates, once per lab, for the secrets its
+// stacks ask for (x-swarmlab): passwords, and certificates for its nodes.
+// They are kept in its state directory, and go with it at down.
+type Secrets struct{ l *Lab }
+
+// Secrets returns the lab's secrets.
+func (l *Lab) Secrets() Secrets { return Secrets{l} }
+
+// Dir is the directory that holds the lab's secrets.
+func (s Secrets) Dir() string {
+	return filepath.Join(s.l.State().Dir(), "secrets")
 }
 
-// GenerateStackSecrets makes the secrets a stack file asks for (x-swarmlab)
-// once per lab, and returns the variables naming their files. A secret that
-// exists is kept: a database initialised with a password must keep it.
-func (l *Lab) GenerateStackSecrets(ctx context.Context, stackPath string) (map[string]string, error) {
+// Path is where the lab keeps the generated secret name.
+func (s Secrets) Path(name string) string {
+	return filepath.Join(s.Dir(), name)
+}
+
+// Generate makes the secrets a stack file asks for (x-swarmlab) once per
+// lab, and returns the variables naming their files. A secret that exists
+// is kept: a database initialised with a password must keep it.
+func (s Secrets) Generate(ctx context.Context, stackPath string) (map[string]string, error) {
 	specs, err := stack.Secrets(stackPath)
 	if err != nil || len(specs) == 0 {
 		return nil, err
 	}
-	if err := os.MkdirAll(filepath.Dir(l.SecretPath("x")), 0o700); err != nil {
+	if err := os.MkdirAll(s.Dir(), 0o700); err != nil {
 		return nil, err
 	}
 	env := map[string]string{}
 	for name, spec := range specs {
-		path := l.SecretPath(name)
+		path := s.Path(name)
 		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 			var data []byte
 			switch spec.Generate {
 			case "password":
 				data, err = password()
 			case "tls":
-				data, err = l.selfSignedPEM()
+				data, err = s.selfSignedPEM()
 			}
 			if err != nil {
 				return nil, fmt.Errorf("generating secret %s: %w", name, err)
@@ -70,7 +83,8 @@ func password() ([]byte, error) {
 // selfSignedPEM makes a certificate for the lab's nodes (names and
 // addresses) and localhost, followed by its key: the PEM bundle HAProxy's
 // `crt` takes.
-func (l *Lab) selfSignedPEM() ([]byte, error) {
+func (s Secrets) selfSignedPEM() ([]byte, error) {
+	l := s.l
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, err

@@ -20,7 +20,7 @@ func TestGenerateStackSecretsOnceAndValid(t *testing.T) {
 	c.Add("interlock", "manager", "10.99.0.11")
 	l := &Lab{name: "unit", cluster: c}
 
-	env, err := l.GenerateStackSecrets(context.Background(), stackFile)
+	env, err := l.Secrets().Generate(context.Background(), stackFile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,7 +29,7 @@ func TestGenerateStackSecretsOnceAndValid(t *testing.T) {
 		t.Fatalf("password %q is too short", pw1)
 	}
 	// A second deploy keeps the secrets: a database keeps its password.
-	env2, _ := l.GenerateStackSecrets(context.Background(), stackFile)
+	env2, _ := l.Secrets().Generate(context.Background(), stackFile)
 	pw2, _ := os.ReadFile(env2["SWARMLAB_SECRET_PG"])
 	if string(pw1) != string(pw2) {
 		t.Error("password changed between deploys")

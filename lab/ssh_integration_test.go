@@ -126,7 +126,7 @@ func TestSSHLab(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ref, err := l.BuildGoImage(ctx, images.GoImage{Repo: "swarmlab/echo", ModuleDir: root, Packages: []string{"./app/echo"}})
+		ref, err := l.Stacks().BuildGoImage(ctx, images.GoImage{Repo: "swarmlab/echo", ModuleDir: root, Packages: []string{"./app/echo"}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -211,7 +211,7 @@ func TestSSHLab(t *testing.T) {
 		}
 		downed = true
 		// A fresh provider: l's connections are closed by down.
-		fresh, err := sshprovider.New(topo, host, images.Registry().Ref()).Open(ctx, topo.Name)
+		fresh, err := sshprovider.New(topo, host, images.Registry().Ref()).Open(ctx, provider.Record{Name: topo.Name, Topology: topo})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -11,10 +11,10 @@ import (
 	"github.com/swarmlab/swarmlab/lab/wait"
 )
 
-// StackOptions tune DeployStack.
+// StackOptions tune Stacks.Deploy.
 type StackOptions struct {
 	// Env adds variables the stack file may interpolate; they win over
-	// the lab's (StackEnv, the images, the secrets), and the process
+	// the lab's (Stacks.Env, the images, the secrets), and the process
 	// environment comes after all of them.
 	Env map[string]string
 	// Detach returns once the deploy call is done, without waiting for the
@@ -23,7 +23,7 @@ type StackOptions struct {
 	Detach bool
 }
 
-// Stack is a stack DeployStack deployed.
+// Stack is a stack Stacks.Deploy deployed.
 type Stack struct {
 	Name string
 	// Images are the images the stack file declares (x-swarmlab), by name
@@ -36,15 +36,23 @@ type Stack struct {
 	Env map[string]string
 }
 
-// DeployStack deploys the compose file at path as stack name through a
+// Stacks deploys stacks on a lab, and the images they run: it builds
+// them on the host and pushes them into the lab's registry.
+type Stacks struct{ l *Lab }
+
+// Stacks returns what deploys stacks and images on the lab.
+func (l *Lab) Stacks() Stacks { return Stacks{l} }
+
+// Deploy deploys the compose file at path as stack name through a
 // manager of the lab, as the lab deploys a topology's stacks: it builds the
 // images the file declares (x-swarmlab) on the host and pushes them to the
 // lab registry, makes the secrets it asks for (once per lab: see
-// GenerateStackSecrets), reads the file with StackEnv, the images and the
+// Secrets.Generate), reads the file with Env, the images and the
 // secrets, and creates or updates its networks, secrets, configs and
 // services. Then it waits, for up to StackTimeout, until every service runs
 // all its tasks, unless opts.Detach.
-func (l *Lab) DeployStack(ctx context.Context, name, path string, opts StackOptions) (*Stack, error) {
+func (s Stacks) Deploy(ctx context.Context, name, path string, opts StackOptions) (*Stack, error) {
+	l := s.l
 	specs, err := stackImageSpecs(path)
 	if err != nil {
 		return nil, err
@@ -73,7 +81,7 @@ func (l *Lab) DeployStack(ctx context.Context, name, path string, opts StackOpti
 // prepareStack makes what the stack file at path needs before it can be
 // deployed as stack name: its images (built at most buildLimit at once and
 // pushed, unless built already) and its secrets. It returns the file read
-// with StackEnv, the images, the secrets and extra, in that order.
+// with Stacks.Env, the images, the secrets and extra, in that order.
 func (l *Lab) prepareStack(ctx context.Context, name, path string, imgs []*stackImage, built bool, buildLimit int, extra map[string]string) (*Stack, *composetypes.Config, error) {
 	if !built {
 		if err := l.buildImages(ctx, imgs, buildLimit); err != nil {
@@ -85,12 +93,12 @@ func (l *Lab) prepareStack(ctx context.Context, name, path string, imgs []*stack
 	}
 	var secrets map[string]string
 	if err := subStep(ctx, "secrets "+name, func() (err error) {
-		secrets, err = l.GenerateStackSecrets(ctx, path)
+		secrets, err = l.Secrets().Generate(ctx, path)
 		return err
 	}); err != nil {
 		return nil, nil, err
 	}
-	env := l.StackEnv()
+	env := l.Stacks().Env()
 	maps.Copy(env, l.imageEnv(imgs))
 	maps.Copy(env, secrets)
 	maps.Copy(env, extra)

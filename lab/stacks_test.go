@@ -60,8 +60,8 @@ x-swarmlab:
 		t.Errorf("image %q, want %q", svc.Image, st.Images["web"])
 	}
 	secret := cfg.Secrets["pg"].File
-	if secret != l.SecretPath("pg") || st.Env["SWARMLAB_SECRET_PG"] != secret {
-		t.Errorf("secret file %q (env %q), want %q", secret, st.Env["SWARMLAB_SECRET_PG"], l.SecretPath("pg"))
+	if secret != l.Secrets().Path("pg") || st.Env["SWARMLAB_SECRET_PG"] != secret {
+		t.Errorf("secret file %q (env %q), want %q", secret, st.Env["SWARMLAB_SECRET_PG"], l.Secrets().Path("pg"))
 	}
 	if _, err := os.Stat(secret); err != nil {
 		t.Errorf("the secret was not generated: %v", err)

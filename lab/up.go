@@ -60,11 +60,7 @@ func Up(ctx context.Context, t *topology.Topology, opts Options) (l *Lab, err er
 	l = &Lab{name: t.Name, runID: newRunID(), topo: t, prov: p, host: host}
 	// Every lab is found again by name through its record, written when
 	// its machines are about to be made.
-	rec, err := newRecord(t, l.runID, HostAddr())
-	if err != nil {
-		return nil, err
-	}
-	s := &upState{lab: l, rec: rec, d: &deployment{}, registryUp: make(chan struct{}), seq: sequential()}
+	s := &upState{lab: l, rec: newRecord(t, l.runID, HostAddr()), d: &deployment{}, registryUp: make(chan struct{}), seq: sequential()}
 
 	removeOnFailure := func() {
 		afterFailure(ctx, opts.KeepOnFailure, out, l.name, func(cctx context.Context) error {
@@ -636,7 +632,7 @@ func (l *Lab) pushStandardImages(ctx context.Context) error {
 			for j, pub := range img.Public {
 				targets[j] = registry.Name(pub)
 			}
-			errs[i] = PushImage(ctx, l, local, targets...)
+			errs[i] = l.Stacks().PushImage(ctx, local, targets...)
 		}()
 	}
 	wg.Wait()
@@ -668,11 +664,12 @@ func (l *Lab) formSwarm(ctx context.Context) error {
 	return swarm.Configure(ctx, ms[0].Client, ms)
 }
 
-// StackEnv is what a stack file may interpolate: ${SWARMLAB_REGISTRY} (the
+// Env is what a stack file may interpolate: ${SWARMLAB_REGISTRY} (the
 // registry nodes pull from), ${SWARMLAB_INGRESS}, ${SWARMLAB_PUBLISH_MODE}
 // (the port mode that answers here: ingress with the routing mesh, host
 // without) and ${SWARMLAB_LAB}.
-func (l *Lab) StackEnv() map[string]string {
+func (s Stacks) Env() map[string]string {
+	l := s.l
 	mode := "host"
 	if l.info.Ingress == RoutingMesh {
 		mode = "ingress"

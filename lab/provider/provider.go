@@ -187,8 +187,10 @@ type Provider interface {
 	// registry, and returns a handle on them. On error, whatever was made
 	// is left for Delete.
 	Create(ctx context.Context, t *topology.Topology, opts CreateOptions) (Cluster, error)
-	// Open returns a handle on an existing lab, or ErrNotFound.
-	Open(ctx context.Context, name string) (Cluster, error)
+	// Open returns a handle on an existing lab from its record (docker:
+	// the lab's containers, found by name; ssh: the hosts of the recorded
+	// topology), or ErrNotFound.
+	Open(ctx context.Context, rec Record) (Cluster, error)
 	// List names the existing labs.
 	List(ctx context.Context) ([]string, error)
 	// Persistent reports whether the lab's machines outlive Delete (ssh:

@@ -90,7 +90,7 @@ func TestVote6Stack(t *testing.T) {
 	})
 
 	t.Run("the edge serves HTTPS with the certificate the lab generated", func(t *testing.T) {
-		bundle, err := os.ReadFile(l.SecretPath("edge_pem"))
+		bundle, err := os.ReadFile(l.Secrets().Path("edge_pem"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -112,7 +112,7 @@ func TestVote6Stack(t *testing.T) {
 		stats := strings.Fields(urls["stats"])[0]
 		c := &http.Client{Timeout: 5 * time.Second}
 		get(t, c, stats, 401)
-		pw, err := os.ReadFile(l.SecretPath("stats_password"))
+		pw, err := os.ReadFile(l.Secrets().Path("stats_password"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -129,7 +129,7 @@ func TestVote6Stack(t *testing.T) {
 	})
 
 	t.Run("the Postgres password is a secret, in no service's environment", func(t *testing.T) {
-		pw, err := os.ReadFile(l.SecretPath("postgres_password"))
+		pw, err := os.ReadFile(l.Secrets().Path("postgres_password"))
 		if err != nil {
 			t.Fatal(err)
 		}

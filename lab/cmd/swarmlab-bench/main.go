@@ -244,7 +244,7 @@ func (b *bench) kill(ctx context.Context) {
 		b.miss(what, err.Error())
 		return
 	}
-	if _, err := l.DeployStack(ctx, "e2e", filepath.Join(b.root, "e2e", "testdata", "edge", "stack.yml"), lab.StackOptions{}); err != nil {
+	if _, err := l.Stacks().Deploy(ctx, "e2e", filepath.Join(b.root, "e2e", "testdata", "edge", "stack.yml"), lab.StackOptions{}); err != nil {
 		b.miss(what, "deploying the e2e stack: "+err.Error())
 		return
 	}

@@ -94,7 +94,7 @@ func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			reg.Pull, strings.Join(reg.Push, ", "))
 	}
 	printPublished(ctx, stdout, l)
-	if dir := filepath.Join(lab.StateDir(l.Name()), "secrets"); exists(dir) {
+	if dir := l.Secrets().Dir(); exists(dir) {
 		fmt.Fprintf(stdout, "Secrets:  %s (generated for the stacks)\n", dir)
 	}
 	fmt.Fprintf(stdout, "\nDrive it with the docker CLI:\n  export DOCKER_HOST=%s\n  # or: eval \"$(scripts/swarmlab env %s)\"\n", l.DockerHost(), l.Name())

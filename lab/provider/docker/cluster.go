@@ -24,8 +24,9 @@ import (
 // machine reaches it there, and reaches the node's own published ports at
 // the node's address on the lab network.
 type cluster struct {
-	p    *Provider
-	name string
+	p           *Provider
+	name        string
+	recordedRun string // the run the lab's record names, if any
 
 	mu       sync.Mutex
 	run      string
@@ -51,6 +52,9 @@ func (c *cluster) Name() string { return c.name }
 func (c *cluster) RunID() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.run == "" {
+		return c.recordedRun
+	}
 	return c.run
 }
 

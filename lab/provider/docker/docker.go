@@ -132,7 +132,7 @@ func (p *Provider) Create(ctx context.Context, t *topology.Topology, opts provid
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	return p.Open(ctx, t.Name)
+	return p.Open(ctx, provider.Record{Name: t.Name, Provider: topology.ProviderDocker, RunID: opts.RunID, Topology: t})
 }
 
 // checkFree refuses a name that any labelled resource already uses.
@@ -387,9 +387,10 @@ func withLabels(base, extra map[string]string) map[string]string {
 	return out
 }
 
-// Open implements provider.Provider.
-func (p *Provider) Open(ctx context.Context, name string) (provider.Cluster, error) {
-	c := &cluster{p: p, name: name}
+// Open implements provider.Provider: the lab's containers are found by
+// its name, on their labels; the run is theirs, else the record's.
+func (p *Provider) Open(ctx context.Context, rec provider.Record) (provider.Cluster, error) {
+	c := &cluster{p: p, name: rec.Name, recordedRun: rec.RunID}
 	if err := c.Refresh(ctx); err != nil {
 		return nil, err
 	}

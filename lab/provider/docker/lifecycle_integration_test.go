@@ -116,7 +116,7 @@ func containerState(t *testing.T, l *lab.Lab, node string, want container.Contai
 // the node.
 func providerState(t *testing.T, l *lab.Lab, node string, want container.ContainerState) {
 	t.Helper()
-	c, err := l.Provider().Open(context.Background(), l.Name())
+	c, err := l.Provider().Open(context.Background(), provider.Record{Name: l.Name(), RunID: l.RunID(), Topology: l.Topology()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,6 +32,8 @@ type Provider struct {
 	Deleted []string
 	// KeepsMachines is what Persistent reports.
 	KeepsMachines bool
+	// Opened records the record of every Open.
+	Opened []provider.Record
 }
 
 // New returns a provider with no labs.
@@ -69,13 +71,15 @@ func (p *Provider) Lab(name string) *Cluster {
 	return p.labs[name]
 }
 
-// Open implements provider.Provider.
-func (p *Provider) Open(ctx context.Context, name string) (provider.Cluster, error) {
+// Open implements provider.Provider: the lab of the record's name; its
+// records are kept in Opened.
+func (p *Provider) Open(ctx context.Context, rec provider.Record) (provider.Cluster, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	c, ok := p.labs[name]
+	p.Opened = append(p.Opened, rec)
+	c, ok := p.labs[rec.Name]
 	if !ok {
-		return nil, fmt.Errorf("%w %q", provider.ErrNotFound, name)
+		return nil, fmt.Errorf("%w %q", provider.ErrNotFound, rec.Name)
 	}
 	return c, nil
 }

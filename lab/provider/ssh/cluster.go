@@ -20,9 +20,10 @@ import (
 // registry through a local port forwarded over SSH, and the ports a node
 // publishes at the node's advertise address.
 type cluster struct {
-	p        *Provider
-	topology string
-	nodes    []*machine // fixed: one per host, in topology order
+	p           *Provider
+	topology    string
+	recordedRun string     // the run the lab's record names, if any
+	nodes       []*machine // fixed: one per host, in topology order
 
 	mu   sync.Mutex
 	run  string
@@ -42,6 +43,9 @@ func (c *cluster) Topology() string { return c.topology }
 func (c *cluster) RunID() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.run == "" {
+		return c.recordedRun
+	}
 	return c.run
 }
 

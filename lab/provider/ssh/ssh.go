@@ -131,7 +131,7 @@ func (p *Provider) Create(ctx context.Context, t *topology.Topology, opts provid
 	if err != nil {
 		return nil, err
 	}
-	return p.Open(ctx, t.Name)
+	return p.Open(ctx, provider.Record{Name: t.Name, Provider: topology.ProviderSSH, RunID: opts.RunID, Topology: t})
 }
 
 func labFilter(lab string) client.Filters {
@@ -203,14 +203,23 @@ func waitHTTP(ctx context.Context, what, url string) error {
 	return common.WaitHTTP(ctx, what, url, 200*time.Millisecond)
 }
 
-// Open implements provider.Provider. A node whose engine does not answer is
-// reported as Stopped (SSH works) or Unreachable (it does not).
-func (p *Provider) Open(ctx context.Context, name string) (provider.Cluster, error) {
-	if name != p.topo.Name {
-		return nil, fmt.Errorf("%w %q (this ssh provider serves lab %s)", provider.ErrNotFound, name, p.topo.Name)
+// Open implements provider.Provider: the lab's nodes are the hosts of the
+// recorded topology, which must be those the provider was made for. A node
+// whose engine does not answer is reported as Stopped (SSH works) or
+// Unreachable (it does not).
+func (p *Provider) Open(ctx context.Context, rec provider.Record) (provider.Cluster, error) {
+	if rec.Name != p.topo.Name {
+		return nil, fmt.Errorf("%w %q (this ssh provider serves lab %s)", provider.ErrNotFound, rec.Name, p.topo.Name)
 	}
-	src, _ := filepath.Abs(p.topo.Source())
-	c := &cluster{p: p, topology: src}
+	t := rec.Topology
+	if t == nil {
+		return nil, fmt.Errorf("ssh lab %s: its record has no topology, which names its hosts", rec.Name)
+	}
+	if err := p.serves(t); err != nil {
+		return nil, err
+	}
+	src, _ := filepath.Abs(t.Source())
+	c := &cluster{p: p, topology: src, recordedRun: rec.RunID}
 	for _, h := range p.hosts {
 		c.nodes = append(c.nodes, &machine{c: c, h: h})
 	}
@@ -218,6 +227,20 @@ func (p *Provider) Open(ctx context.Context, name string) (provider.Cluster, err
 		return nil, err
 	}
 	return c, nil
+}
+
+// serves checks that t's nodes are the provider's hosts, in order.
+func (p *Provider) serves(t *topology.Topology) error {
+	if len(t.Nodes) != len(p.hosts) {
+		return fmt.Errorf("ssh lab %s: its record has %d nodes, this provider %d hosts", t.Name, len(t.Nodes), len(p.hosts))
+	}
+	for i, n := range t.Nodes {
+		h := p.hosts[i].node
+		if n.Name != h.Name || (n.SSH == nil) != (h.SSH == nil) || (n.SSH != nil && *n.SSH != *h.SSH) {
+			return fmt.Errorf("ssh lab %s: recorded node %s is not host %s of this provider", t.Name, n.Name, h.Name)
+		}
+	}
+	return nil
 }
 
 // state says whether the host's engine answers, and the run that made the

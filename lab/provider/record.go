@@ -1,0 +1,30 @@
+package provider
+
+import "github.com/swarmlab/swarmlab/lab/topology"
+
+// Record is what a lab keeps of itself, written at up, and all a provider
+// is given to open the lab again (Provider.Open): the lab keeps it on disk
+// (lab.StateDir), the provider reads only what it needs of it.
+type Record struct {
+	Name string
+	// Provider is the topology's provider type ("docker", "ssh").
+	Provider string
+	// RunID is the bring-up that made the lab; empty when unknown (a
+	// docker lab made before records, whose run its labels say).
+	RunID string
+	// Topology is the topology the lab was made from, under the lab's
+	// name, defaulted. It is nil only in the minimal record the lab makes
+	// for a docker lab made before records, which its provider finds by
+	// its labels.
+	Topology *topology.Topology
+	// Access is how this machine reaches the lab.
+	Access Access
+}
+
+// Access is what a provider needs, besides the topology, to open the lab
+// again: the engine of this machine through which it made the lab (docker:
+// the engine its nodes are containers of; ssh: the engine that holds the
+// lab's images). Empty: the default socket.
+type Access struct {
+	Engine string `json:"engine,omitempty"`
+}
