@@ -183,12 +183,17 @@ func (p *Provider) createNetwork(ctx context.Context, t *topology.Topology, base
 		return subnet, nil
 	}
 	var lastErr error
-	for attempt := 0; attempt < 5; attempt++ {
+	// A subnet the engine refused as overlapping stays out of the next
+	// picks: the network that holds it may be another lab's, created at the
+	// same moment and not listed yet (three workshop labs started at once
+	// picked the same /24 five times in 0.2 s).
+	var refused []netip.Prefix
+	for attempt := 0; attempt < 8; attempt++ {
 		used, err := p.usedSubnets(ctx)
 		if err != nil {
 			return netip.Prefix{}, err
 		}
-		subnet, ok := freeSubnet(used)
+		subnet, ok := freeSubnet(append(used, refused...))
 		if !ok {
 			return netip.Prefix{}, errors.New("no free /24 left in 10.99.0.0/16 for a lab network; set swarm.subnet in the topology")
 		}
@@ -199,6 +204,7 @@ func (p *Provider) createNetwork(ctx context.Context, t *topology.Topology, base
 		if !strings.Contains(lastErr.Error(), "overlap") {
 			break
 		}
+		refused = append(refused, subnet)
 	}
 	return netip.Prefix{}, fmt.Errorf("creating network %s: %w", networkName(t.Name), lastErr)
 }

@@ -2,6 +2,7 @@ package docker
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/swarmlab/swarmlab/lab/provider/common"
+	"github.com/swarmlab/swarmlab/lab/topology"
 )
 
 // labelledEngine holds containers, networks and volumes, each labelled
@@ -123,5 +125,41 @@ func TestDeleteRunSweepsAContainerCreatedAfterItsList(t *testing.T) {
 	}
 	if len(e.containers) != 0 {
 		t.Errorf("left %v", e.containers)
+	}
+}
+
+// racingEngine lists no network, but refuses 10.99.0.0/24 as overlapping:
+// another lab's network, being created at the same moment, holds it.
+type racingEngine struct {
+	client.APIClient
+	tried []string
+}
+
+func (e *racingEngine) NetworkList(context.Context, client.NetworkListOptions) (client.NetworkListResult, error) {
+	return client.NetworkListResult{}, nil
+}
+
+func (e *racingEngine) NetworkCreate(_ context.Context, _ string, o client.NetworkCreateOptions) (client.NetworkCreateResult, error) {
+	sub := o.IPAM.Config[0].Subnet.String()
+	e.tried = append(e.tried, sub)
+	if sub == "10.99.0.0/24" {
+		return client.NetworkCreateResult{}, errors.New("Error response from daemon: Pool overlaps with other one on this address space")
+	}
+	return client.NetworkCreateResult{ID: "n1"}, nil
+}
+
+// TestCreateNetworkMovesOnFromARefusedSubnet: three workshop labs started
+// at once; the third was refused 10.99.0.0/24 five times, because the lab
+// that held it was not listed yet. (Red when a refused subnet is picked
+// again: all attempts go to 10.99.0.0/24.)
+func TestCreateNetworkMovesOnFromARefusedSubnet(t *testing.T) {
+	e := &racingEngine{}
+	p := New(e, "", "")
+	got, err := p.createNetwork(context.Background(), &topology.Topology{Name: "c"}, nil)
+	if err != nil {
+		t.Fatalf("createNetwork: %v (tried %v)", err, e.tried)
+	}
+	if got.String() != "10.99.1.0/24" || !slices.Equal(e.tried, []string{"10.99.0.0/24", "10.99.1.0/24"}) {
+		t.Errorf("got %v after trying %v; want 10.99.1.0/24 after one refusal", got, e.tried)
 	}
 }
