@@ -34,6 +34,10 @@ type Stack struct {
 	Images map[string]string
 	// Env is what the stack file was interpolated with.
 	Env map[string]string
+	// Warnings are what the image check could not settle: an image of a
+	// registry other than the lab's, a lab registry that could not be
+	// asked. They do not stop the deploy.
+	Warnings []string
 }
 
 // Stacks deploys stacks on a lab, and the images they run: it builds
@@ -49,8 +53,11 @@ func (l *Lab) Stacks() Stacks { return Stacks{l} }
 // lab registry, makes the secrets it asks for (once per lab: see
 // Secrets.Generate), reads the file with Env, the images and the
 // secrets, and creates or updates its networks, secrets, configs and
-// services. Then it waits, for up to StackTimeout, until every service runs
-// all its tasks, unless opts.Detach.
+// services. Before anything reaches the swarm, it checks that the nodes can
+// get every image the services ask for (see checkStackImages): if not, it
+// fails with one line per missing image, and deploys nothing. Then it
+// waits, for up to StackTimeout, until every service runs all its tasks,
+// unless opts.Detach.
 func (s Stacks) Deploy(ctx context.Context, name, path string, opts StackOptions) (*Stack, error) {
 	l := s.l
 	specs, err := stackImageSpecs(path)
@@ -61,13 +68,13 @@ func (s Stacks) Deploy(ctx context.Context, name, path string, opts StackOptions
 	for i := range specs {
 		imgs[i] = &specs[i]
 	}
-	mgr, _, err := l.Manager(ctx)
-	if err != nil {
-		return nil, err
-	}
 	st, cfg, err := l.prepareStack(ctx, name, path, imgs, false, 0, opts.Env)
 	if err != nil {
-		return nil, err
+		return st, err
+	}
+	mgr, _, err := l.Manager(ctx)
+	if err != nil {
+		return st, err
 	}
 	if err := l.deployStack(ctx, mgr, name, cfg); err != nil {
 		return st, err
@@ -81,7 +88,9 @@ func (s Stacks) Deploy(ctx context.Context, name, path string, opts StackOptions
 // prepareStack makes what the stack file at path needs before it can be
 // deployed as stack name: its images (built at most buildLimit at once and
 // pushed, unless built already) and its secrets. It returns the file read
-// with Stacks.Env, the images, the secrets and extra, in that order.
+// with Stacks.Env, the images, the secrets and extra, in that order, once
+// checkStackImages found every image it asks for; the Stack it returns on
+// that check's error carries the check's warnings.
 func (l *Lab) prepareStack(ctx context.Context, name, path string, imgs []*stackImage, built bool, buildLimit int, extra map[string]string) (*Stack, *composetypes.Config, error) {
 	if !built {
 		if err := l.buildImages(ctx, imgs, buildLimit); err != nil {
@@ -107,8 +116,14 @@ func (l *Lab) prepareStack(ctx context.Context, name, path string, imgs []*stack
 		return nil, nil, err
 	}
 	st := &Stack{Name: name, Env: env, Images: map[string]string{}}
+	own := map[string]string{}
 	for _, img := range imgs {
 		st.Images[img.name] = env[stack.ImageEnv(img.name)]
+		own[st.Images[img.name]] = img.name
+	}
+	st.Warnings, err = l.checkStackImages(ctx, name, cfg, own)
+	if err != nil {
+		return st, nil, err
 	}
 	return st, cfg, nil
 }

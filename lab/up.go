@@ -91,7 +91,11 @@ func Up(ctx context.Context, t *topology.Topology, opts Options) (l *Lab, err er
 	if err != nil {
 		return l, err
 	}
-	if err := r.run(ctx, s, actions); err != nil {
+	err = r.run(ctx, s, actions)
+	for _, w := range s.d.warnings {
+		fmt.Fprintf(out, "warning: %s\n", w)
+	}
+	if err != nil {
 		return l, err
 	}
 	l.bringUp.Total = time.Since(start)
@@ -695,6 +699,15 @@ type deployment struct {
 	images  [][]*stackImage // per stack, in topology order
 	built   bool            // images built and pushed already
 	tracker *stack.Tracker
+
+	mu       sync.Mutex
+	warnings []string // of the image check, for Up to print
+}
+
+func (d *deployment) warn(ws []string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.warnings = append(d.warnings, ws...)
 }
 
 func (d *deployment) imageCount() int { return len(d.allImages()) }
@@ -732,7 +745,10 @@ func (l *Lab) deployStacks(ctx context.Context, d *deployment, seq bool) error {
 		if seq {
 			limit = 1
 		}
-		_, cfg, err := l.prepareStack(ctx, stacks[i].Name, l.topo.StackPath(i), d.images[i], d.built, limit, nil)
+		st, cfg, err := l.prepareStack(ctx, stacks[i].Name, l.topo.StackPath(i), d.images[i], d.built, limit, nil)
+		if st != nil {
+			d.warn(st.Warnings)
+		}
 		if err != nil {
 			return err
 		}

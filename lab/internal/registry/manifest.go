@@ -12,10 +12,13 @@ import (
 	"github.com/moby/moby/client"
 )
 
-// Manifest media types a registry may answer with for a single image.
+// Manifest media types a registry may answer with: for a single image, and for a list
+// (index) of images per platform.
 const (
 	mediaDockerManifest = "application/vnd.docker.distribution.manifest.v2+json"
 	mediaOCIManifest    = "application/vnd.oci.image.manifest.v1+json"
+	mediaDockerList     = "application/vnd.docker.distribution.manifest.list.v2+json"
+	mediaOCIIndex       = "application/vnd.oci.image.index.v1+json"
 )
 
 // checkTimeout bounds the look at the registry before a push: if the
@@ -107,4 +110,36 @@ func SplitTag(ref string) (repo, tag string) {
 		return ref[:i], ref[i+1:]
 	}
 	return ref, "latest"
+}
+
+// Serves reports whether the registry at addr ("host:port") has a manifest
+// for target: "library/redis:7", "swarmlab/echo:latest" or
+// "library/redis@sha256:...". It asks with HEAD, accepting single manifests
+// and lists alike. An error means the registry could not be asked or gave
+// an answer other than found (200) or not found (404).
+func Serves(ctx context.Context, addr, target string) (bool, error) {
+	repo, ref, digest := strings.Cut(target, "@")
+	if !digest {
+		repo, ref = SplitTag(target)
+	}
+	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodHead, "http://"+addr+"/v2/"+repo+"/manifests/"+ref, nil)
+	if err != nil {
+		return false, err
+	}
+	req.Header.Set("Accept", strings.Join([]string{mediaDockerManifest, mediaOCIManifest, mediaDockerList, mediaOCIIndex}, ", "))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false, err
+	}
+	resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusOK:
+		return true, nil
+	case http.StatusNotFound:
+		return false, nil
+	default:
+		return false, fmt.Errorf("HEAD %s: %s", req.URL, resp.Status)
+	}
 }

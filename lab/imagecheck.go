@@ -1,0 +1,188 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+
+	composetypes "github.com/docker/cli/cli/compose/types"
+
+	"github.com/swarmlab/swarmlab/lab/images"
+	"github.com/swarmlab/swarmlab/lab/internal/registry"
+	"github.com/swarmlab/swarmlab/lab/stack"
+)
+
+// imageRef is an image reference as a registry serves it.
+type imageRef struct {
+	domain string // the registry host; dockerHub for a name without one
+	repo   string // "library/redis", "swarmlab/echo"
+	ref    string // ":7" or "@sha256:..."
+}
+
+const dockerHub = "docker.io"
+
+// parseImageRef splits an image reference the way the engine reads it:
+// a first path component with a dot or a colon, or "localhost", is a
+// registry host; otherwise the name is docker.io's, where a name of one
+// component is under library/ ("redis:7" is library/redis, tag 7). No tag
+// is "latest".
+func parseImageRef(s string) imageRef {
+	r := imageRef{domain: dockerHub}
+	rest := s
+	if first, after, ok := strings.Cut(s, "/"); ok && (strings.ContainsAny(first, ".:") || first == "localhost") {
+		r.domain, rest = first, after
+	}
+	if repo, digest, ok := strings.Cut(rest, "@"); ok {
+		r.repo, r.ref = repo, "@"+digest
+	} else {
+		repo, tag := registry.SplitTag(rest)
+		r.repo, r.ref = repo, ":"+tag
+	}
+	switch r.domain {
+	case "index.docker.io", "registry-1.docker.io":
+		r.domain = dockerHub
+	}
+	if r.domain == dockerHub && !strings.Contains(r.repo, "/") {
+		r.repo = "library/" + r.repo
+	}
+	return r
+}
+
+// target is the name the registry serves it under: "library/redis:7".
+func (r imageRef) target() string { return r.repo + r.ref }
+
+// checkStackImages makes sure the nodes can get every image the services
+// of stack name (cfg) ask for, before anything is deployed. An image is
+// there when it is one of the stack's own (own: the references nodes pull
+// them by, to their names), or when the lab registry serves it: asked over
+// its HTTP API at the host-side push addresses, under the registry path of
+// a docker.io name (where the registry is the nodes' mirror of docker.io;
+// where it is not, nodes pull those names themselves and they are not
+// checked) or of a name in the lab registry (registry:5000/team/app). An
+// image of another registry, and a registry that cannot be asked from
+// here, give a warning. The error has one line per missing image: the
+// services asking for it, what the lab serves instead, and how to push it.
+func (l *Lab) checkStackImages(ctx context.Context, name string, cfg *composetypes.Config, own map[string]string) (warnings []string, err error) {
+	reg := l.cluster.Registry()
+	byImage := map[string][]string{}
+	for _, svc := range cfg.Services {
+		if svc.Image != "" {
+			byImage[svc.Image] = append(byImage[svc.Image], svc.Name)
+		}
+	}
+	type check struct {
+		image    string
+		ref      imageRef
+		services []string
+		missing  bool
+		errs     []string
+	}
+	var checks []*check
+	for _, img := range slices.Sorted(maps.Keys(byImage)) {
+		svcs := byImage[img]
+		sort.Strings(svcs)
+		if _, ok := own[img]; ok {
+			continue
+		}
+		r := parseImageRef(img)
+		switch {
+		case r.domain == dockerHub && !reg.Mirror:
+			continue // the nodes pull docker.io names themselves
+		case r.domain == dockerHub, r.domain == reg.Pull:
+		default:
+			warnings = append(warnings, fmt.Sprintf("stack %s: %s %s: image %s is from registry %s, which the lab does not check: the nodes must be able to pull it from there",
+				name, plural(len(svcs), "service", "services"), strings.Join(svcs, ", "), img, r.domain))
+			continue
+		}
+		checks = append(checks, &check{image: img, ref: r, services: svcs})
+	}
+	if len(checks) == 0 {
+		return warnings, nil
+	}
+	if len(reg.Push) == 0 {
+		return append(warnings, fmt.Sprintf("stack %s: the lab has no registry address to check its images at", name)), nil
+	}
+	var mu sync.Mutex
+	_ = eachAtOnce(ctx, len(checks)*len(reg.Push), 0, func(i int) error {
+		c, addr := checks[i/len(reg.Push)], reg.Push[i%len(reg.Push)]
+		ok, err := registry.Serves(ctx, addr, c.ref.target())
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case err != nil:
+			c.errs = append(c.errs, err.Error())
+		case !ok:
+			c.missing = true
+		}
+		return nil
+	})
+	if err := ctx.Err(); err != nil {
+		return warnings, err
+	}
+	var lines []string
+	for _, c := range checks {
+		if c.missing {
+			lines = append(lines, l.missingImageLine(c.image, c.ref, c.services, own))
+		} else if len(c.errs) > 0 {
+			sort.Strings(c.errs)
+			warnings = append(warnings, fmt.Sprintf("stack %s: could not ask the lab registry whether it serves %s: %s", name, c.image, strings.Join(c.errs, "; ")))
+		}
+	}
+	if len(lines) == 0 {
+		return warnings, nil
+	}
+	return warnings, fmt.Errorf("stack %s asks for %s the lab registry does not serve, and the nodes pull only from it; nothing was deployed:\n  %s\n(swarmlab load, to push images from this machine's engine, is planned)",
+		name, plural(len(lines), "an image", fmt.Sprintf("%d images", len(lines))), strings.Join(lines, "\n  "))
+}
+
+// missingImageLine is the line of an image the lab registry lacks: who
+// asks for it, what the lab serves instead, and how to push it there.
+func (l *Lab) missingImageLine(image string, r imageRef, services []string, own map[string]string) string {
+	reg := l.cluster.Registry()
+	// The standard images are in the registry where it is the nodes'
+	// docker.io mirror (pushStandardImages); those of the same repository
+	// first, or all of them.
+	var same, all []string
+	if reg.Mirror {
+		for _, std := range images.Standard() {
+			for _, pub := range std.Public {
+				all = append(all, pub)
+				if parseImageRef(pub).repo == r.repo {
+					same = append(same, pub)
+				}
+			}
+		}
+	}
+	instead := same
+	if len(instead) == 0 {
+		instead = all
+		var mine []string
+		for _, n := range own {
+			mine = append(mine, "${"+stack.ImageEnv(n)+"} ("+n+")")
+		}
+		sort.Strings(mine)
+		instead = append(instead, mine...)
+	}
+	serves := "nothing else"
+	if len(instead) > 0 {
+		serves = strings.Join(instead, ", ")
+	}
+	push := reg.Push[0] + "/" + r.target()
+	how := fmt.Sprintf("docker tag %s %s && docker push %s", image, push, push)
+	if len(reg.Push) > 1 {
+		how += fmt.Sprintf(" (and the same to %s)", strings.Join(reg.Push[1:], ", "))
+	}
+	return fmt.Sprintf("%s %s: %s is missing; the lab serves %s; or push it: %s",
+		plural(len(services), "service", "services"), strings.Join(services, ", "), image, serves, how)
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}

@@ -1,0 +1,263 @@
+package lab
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/swarmlab/swarmlab/lab/images"
+	"github.com/swarmlab/swarmlab/lab/internal/registry"
+	"github.com/swarmlab/swarmlab/lab/provider"
+	"github.com/swarmlab/swarmlab/lab/provider/fake"
+	"github.com/swarmlab/swarmlab/lab/topology"
+)
+
+// fakeRegistry answers the registry API's manifest requests: found for
+// the targets it serves ("library/redis:7"), not found for any other. It
+// returns its "host:port" and the targets it was asked about.
+func fakeRegistry(t *testing.T, serves ...string) (addr string, asked func() []string) {
+	t.Helper()
+	var mu sync.Mutex
+	var seen []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		repo, ref, ok := strings.Cut(strings.TrimPrefix(r.URL.Path, "/v2/"), "/manifests/")
+		if !ok || (r.Method != http.MethodHead && r.Method != http.MethodGet) {
+			http.NotFound(w, r)
+			return
+		}
+		target := repo + ":" + ref
+		if strings.HasPrefix(ref, "sha256:") {
+			target = repo + "@" + ref
+		}
+		mu.Lock()
+		seen = append(seen, target)
+		mu.Unlock()
+		if !slices.Contains(serves, target) {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/vnd.docker.distribution.manifest.v2+json")
+	}))
+	t.Cleanup(srv.Close)
+	return strings.TrimPrefix(srv.URL, "http://"), func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(seen)
+	}
+}
+
+// standardTargets are what pushStandardImages puts in a mirror registry.
+func standardTargets() []string {
+	var out []string
+	for _, img := range images.Standard() {
+		for _, pub := range img.Public {
+			out = append(out, registry.Name(pub))
+		}
+	}
+	return out
+}
+
+func writeFile(t *testing.T, body string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "stack.yml")
+	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// checkLab is a lab on the fake provider whose registry is addr, with a
+// manager whose engine is a fake that records what it is asked.
+func checkLab(t *testing.T, reg provider.Registry) (*Lab, *fake.Engine) {
+	t.Helper()
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	t.Setenv("HOME", t.TempDir())
+	e := fake.NewEngine()
+	t.Cleanup(e.Close)
+	cli, err := e.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := fake.NewCluster("imgcheck", "run1")
+	c.Reg = reg
+	c.Add("m1", topology.RoleManager, "10.0.0.10").EngineClient = cli
+	l := &Lab{name: "imgcheck", info: Info{Ingress: EdgeProxy}, cluster: c, host: cli}
+	t.Cleanup(func() { removeState("imgcheck") })
+	return l, e
+}
+
+const missingStack = `services:
+  cache:
+    image: redis:7
+  queue:
+    image: ${QUEUE_IMAGE:-redis:alpine}
+  sessions:
+    image: redis:alpine
+  db:
+    image: postgres:15-alpine
+`
+
+// Where the lab registry lacks images a stack asks for, its deploy fails
+// before anything reaches the swarm, with one line per missing image.
+func TestDeployFailsBeforeTheSwarmOnMissingImages(t *testing.T) {
+	addr, asked := fakeRegistry(t, standardTargets()...)
+	l, engine := checkLab(t, provider.Registry{Push: []string{addr}, Pull: "registry:5000", Mirror: true})
+	path := writeFile(t, missingStack)
+
+	_, err := l.Stacks().Deploy(context.Background(), "shop", path, StackOptions{})
+	if err == nil {
+		t.Fatal("deploy of a stack with missing images: no error")
+	}
+	t.Logf("the error:\n%v", err)
+	msg := err.Error()
+	var lines []string
+	for _, line := range strings.Split(msg, "\n") {
+		if strings.Contains(line, " is missing;") {
+			lines = append(lines, strings.TrimSpace(line))
+		}
+	}
+	want := []string{
+		"service db: postgres:15-alpine is missing; the lab serves postgres:latest, postgres:15; or push it: docker tag postgres:15-alpine " + addr + "/library/postgres:15-alpine && docker push " + addr + "/library/postgres:15-alpine",
+		"services queue, sessions: redis:alpine is missing; the lab serves redis:latest, redis:7; or push it: docker tag redis:alpine " + addr + "/library/redis:alpine && docker push " + addr + "/library/redis:alpine",
+	}
+	if !slices.Equal(lines, want) {
+		t.Errorf("missing-image lines:\n%s\nwant:\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
+	}
+	for _, s := range []string{"stack shop asks for 2 images", "nothing was deployed", "swarmlab load", "planned"} {
+		if !strings.Contains(msg, s) {
+			t.Errorf("the error does not say %q", s)
+		}
+	}
+	if strings.Contains(msg, "redis:7 is missing") {
+		t.Error("redis:7, which the registry serves, is reported missing")
+	}
+	if got := asked(); !slices.Contains(got, "library/redis:7") || !slices.Contains(got, "library/redis:alpine") || !slices.Contains(got, "library/postgres:15-alpine") {
+		t.Errorf("the registry was asked about %v, want library/redis:7, library/redis:alpine, library/postgres:15-alpine", got)
+	}
+	if calls := engine.Calls(); len(calls) != 0 {
+		t.Errorf("the manager's engine was called: %v; want nothing done on the swarm", calls)
+	}
+}
+
+// A stack whose images the lab serves, its own or the registry's, passes
+// the check; images of other registries give warnings, not failures.
+func TestPrepareStackPassesWhenEveryImageIsServed(t *testing.T) {
+	addr, _ := fakeRegistry(t, append(standardTargets(), "team/thumbs:1")...)
+	l, engine := checkLab(t, provider.Registry{Push: []string{addr}, Pull: "registry:5000", Mirror: true})
+	path := writeFile(t, `services:
+  cache: {image: "redis:7"}
+  cache2: {image: "docker.io/library/redis"}
+  db: {image: postgres:15}
+  edge: {image: haproxy}
+  web: {image: nginx:latest}
+  thumbs: {image: "${SWARMLAB_REGISTRY}/team/thumbs:1"}
+  app: {image: "${SWARMLAB_IMAGE_APP}"}
+  elsewhere: {image: "ghcr.io/team/tool:2"}
+`)
+	imgs := []*stackImage{{name: "app", local: "swarmlab/app:abc123"}}
+	st, cfg, err := l.prepareStack(context.Background(), "shop", path, imgs, true, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg == nil || len(cfg.Services) != 8 {
+		t.Fatalf("config %+v, want 8 services", cfg)
+	}
+	if len(st.Warnings) != 1 || !strings.Contains(st.Warnings[0], "ghcr.io/team/tool:2 is from registry ghcr.io") || !strings.Contains(st.Warnings[0], "service elsewhere") {
+		t.Errorf("warnings %q, want one, on ghcr.io/team/tool:2 of service elsewhere", st.Warnings)
+	}
+	if calls := engine.Calls(); len(calls) != 0 {
+		t.Errorf("the manager's engine was called: %v", calls)
+	}
+}
+
+// A missing image in the lab registry's own names is reported with the
+// stack's images among what the lab serves; where the registry is not the
+// nodes' mirror (ssh), docker.io names are not checked at all.
+func TestImageCheckWithoutMirror(t *testing.T) {
+	addr, asked := fakeRegistry(t)
+	l, _ := checkLab(t, provider.Registry{Push: []string{addr}, Pull: "127.0.0.1:5000", Mirror: false})
+	path := writeFile(t, `services:
+  cache: {image: "redis:alpine"}
+  thumbs: {image: "${SWARMLAB_REGISTRY}/team/thumbs:1"}
+  app: {image: "${SWARMLAB_IMAGE_APP}"}
+`)
+	imgs := []*stackImage{{name: "app", local: "swarmlab/app:abc123"}}
+	_, _, err := l.prepareStack(context.Background(), "shop", path, imgs, true, 0, nil)
+	if err == nil {
+		t.Fatal("no error for a missing 127.0.0.1:5000/team/thumbs:1")
+	}
+	want := "service thumbs: 127.0.0.1:5000/team/thumbs:1 is missing; the lab serves ${SWARMLAB_IMAGE_APP} (app); or push it: docker tag 127.0.0.1:5000/team/thumbs:1 " + addr + "/team/thumbs:1 && docker push " + addr + "/team/thumbs:1"
+	if !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "redis") {
+		t.Errorf("error:\n%v\nwant the line %q and nothing on redis", err, want)
+	}
+	if got := asked(); !slices.Equal(got, []string{"team/thumbs:1"}) {
+		t.Errorf("the registry was asked about %v, want only team/thumbs:1", got)
+	}
+}
+
+// The stacks of this repository ask only for the standard images the lab
+// registry serves, and for their own.
+func TestTheRepositorysStacksPassTheImageCheck(t *testing.T) {
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var paths []string
+	for _, pattern := range []string{"app/*/stack.yml", "app/*/e2e/testdata/*/stack.yml", "e2e/testdata/*/stack.yml", "lab/testdata/*/stack.yml", "lab/topology/testdata/app/*/stack.yml"} {
+		m, err := filepath.Glob(filepath.Join(root, pattern))
+		if err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, m...)
+	}
+	if len(paths) < 5 {
+		t.Fatalf("found only %d stack files: %v", len(paths), paths)
+	}
+	addr, _ := fakeRegistry(t, standardTargets()...)
+	l, _ := checkLab(t, provider.Registry{Push: []string{addr}, Pull: "registry:5000", Mirror: true})
+	for _, path := range paths {
+		rel, _ := filepath.Rel(root, path)
+		specs, err := stackImageSpecs(path)
+		if err != nil {
+			t.Errorf("%s: %v", rel, err)
+			continue
+		}
+		var imgs []*stackImage
+		for i := range specs {
+			specs[i].local = specs[i].spec.Repo + ":test"
+			imgs = append(imgs, &specs[i])
+		}
+		st, _, err := l.prepareStack(context.Background(), "s", path, imgs, true, 0, nil)
+		if err != nil {
+			t.Errorf("%s: %v", rel, err)
+			continue
+		}
+		if len(st.Warnings) > 0 {
+			t.Errorf("%s: warnings %q", rel, st.Warnings)
+		}
+	}
+}
+
+func TestParseImageRef(t *testing.T) {
+	for in, want := range map[string]imageRef{
+		"redis":                         {dockerHub, "library/redis", ":latest"},
+		"redis:7":                       {dockerHub, "library/redis", ":7"},
+		"bitnami/redis:7":               {dockerHub, "bitnami/redis", ":7"},
+		"docker.io/redis:7":             {dockerHub, "library/redis", ":7"},
+		"index.docker.io/library/nginx": {dockerHub, "library/nginx", ":latest"},
+		"registry:5000/x":               {"registry:5000", "x", ":latest"},
+		"registry:5000/team/app:v1":     {"registry:5000", "team/app", ":v1"},
+		"localhost/app:1":               {"localhost", "app", ":1"},
+		"ghcr.io/o/app@sha256:abc":      {"ghcr.io", "o/app", "@sha256:abc"},
+	} {
+		if got := parseImageRef(in); got != want {
+			t.Errorf("parseImageRef(%q) = %+v, want %+v", in, got, want)
+		}
+	}
+}
