@@ -8,8 +8,10 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	composetypes "github.com/docker/cli/cli/compose/types"
+	"github.com/moby/moby/client"
 
 	"github.com/swarmlab/swarmlab/lab/images"
 	"github.com/swarmlab/swarmlab/lab/internal/registry"
@@ -123,6 +125,36 @@ func (l *Lab) checkStackImages(ctx context.Context, name string, cfg *composetyp
 	if err := ctx.Err(); err != nil {
 		return warnings, err
 	}
+	// The registry is the nodes' docker.io mirror, and dockerd falls back to
+	// docker.io itself when the mirror lacks a name: where a node can reach
+	// docker.io (a laptop, a CI runner), redis:alpine is pulled from there
+	// and deploys. So a docker.io name the registry lacks is missing only
+	// if a node cannot pull it either (here, where no registry is
+	// reachable, it cannot).
+	var probes []*check
+	for _, c := range checks {
+		if c.missing && c.ref.domain == dockerHub {
+			probes = append(probes, c)
+		}
+	}
+	if len(probes) > 0 {
+		if node, cli, perr := l.pullProbeNode(ctx); perr == nil {
+			_ = eachAtOnce(ctx, len(probes), 0, func(i int) error {
+				pctx, cancel := context.WithTimeout(ctx, pullProbeTimeout)
+				defer cancel()
+				if images.Pull(pctx, cli, probes[i].image) == nil {
+					mu.Lock()
+					probes[i].missing = false
+					warnings = append(warnings, fmt.Sprintf("stack %s: %s is not in the lab registry; node %s pulled it from docker.io itself, as every node will", name, probes[i].image, node))
+					mu.Unlock()
+				}
+				return nil
+			})
+			if err := ctx.Err(); err != nil {
+				return warnings, err
+			}
+		}
+	}
 	var lines []string
 	for _, c := range checks {
 		if c.missing {
@@ -135,8 +167,26 @@ func (l *Lab) checkStackImages(ctx context.Context, name string, cfg *composetyp
 	if len(lines) == 0 {
 		return warnings, nil
 	}
-	return warnings, fmt.Errorf("stack %s asks for %s the lab registry does not serve, and the nodes pull only from it; nothing was deployed:\n  %s\n(swarmlab load, to push images from this machine's engine, is planned)",
+	return warnings, fmt.Errorf("stack %s asks for %s that the lab registry does not serve and no node can pull; nothing was deployed:\n  %s\n(swarmlab load, to push images from this machine's engine, is planned)",
 		name, plural(len(lines), "an image", fmt.Sprintf("%d images", len(lines))), strings.Join(lines, "\n  "))
+}
+
+// pullProbeTimeout bounds a node's try at pulling a docker.io image the lab
+// registry lacks.
+const pullProbeTimeout = 20 * time.Second
+
+// pullProbeNode is the first running node and a client for its engine,
+// where a docker.io name the registry lacks is tried.
+func (l *Lab) pullProbeNode(ctx context.Context) (string, client.APIClient, error) {
+	for _, n := range l.cluster.Nodes() {
+		if n.State().Running() {
+			cli, err := l.Client(n.Name())
+			if err == nil {
+				return n.Name(), cli, nil
+			}
+		}
+	}
+	return "", nil, fmt.Errorf("no running node of lab %s to try a pull on", l.name)
 }
 
 // missingImageLine is the line of an image the lab registry lacks: who

@@ -140,8 +140,45 @@ func TestDeployFailsBeforeTheSwarmOnMissingImages(t *testing.T) {
 	if got := asked(); !slices.Contains(got, "library/redis:7") || !slices.Contains(got, "library/redis:alpine") || !slices.Contains(got, "library/postgres:15-alpine") {
 		t.Errorf("the registry was asked about %v, want library/redis:7, library/redis:alpine, library/postgres:15-alpine", got)
 	}
-	if calls := engine.Calls(); len(calls) != 0 {
-		t.Errorf("the manager's engine was called: %v; want nothing done on the swarm", calls)
+	// A node tried to pull each missing docker.io image (the fake engine
+	// cannot: no registry is reachable), and nothing else was asked of it.
+	pulls := 0
+	for _, c := range engine.Calls() {
+		switch {
+		case strings.HasSuffix(c, "/images/create"):
+			pulls++
+		case strings.HasSuffix(c, "/_ping"):
+		default:
+			t.Errorf("the node's engine was asked %s; want only pull tries, nothing done on the swarm", c)
+		}
+	}
+	if pulls != 2 {
+		t.Errorf("%d pull tries on the node, want one for each of the 2 missing docker.io images: %v", pulls, engine.Calls())
+	}
+}
+
+// Where a node can pull a docker.io image itself (dockerd falls back from
+// its mirror, the lab registry, to docker.io), it is not missing: a
+// warning says so. (Red when the check ignores the fallback: redis:alpine
+// is reported missing on a machine that can pull it.)
+func TestMissingImageANodeCanPullIsAWarning(t *testing.T) {
+	addr, _ := fakeRegistry(t, standardTargets()...)
+	l, engine := checkLab(t, provider.Registry{Push: []string{addr}, Pull: "registry:5000", Mirror: true})
+	engine.Pullable("redis:alpine")
+	path := writeFile(t, missingStack)
+	st, _, err := l.prepareStack(context.Background(), "shop", path, nil, true, 0, nil)
+	if err == nil {
+		t.Fatal("postgres:15-alpine, which no node can pull, passed the check")
+	}
+	if strings.Contains(err.Error(), "redis:alpine is missing") || !strings.Contains(err.Error(), "postgres:15-alpine is missing") {
+		t.Errorf("error %v: want only postgres:15-alpine missing", err)
+	}
+	found := false
+	for _, w := range st.Warnings {
+		found = found || strings.Contains(w, "redis:alpine is not in the lab registry; node m1 pulled it from docker.io itself")
+	}
+	if !found {
+		t.Errorf("warnings %q, want one saying m1 pulled redis:alpine itself", st.Warnings)
 	}
 }
 

@@ -181,6 +181,10 @@ func TestUpSwarm3(t *testing.T) {
 		testRegistryServices(t, l)
 	})
 
+	t.Run("a stack asking for an image no node can get is refused before the swarm sees it", func(t *testing.T) {
+		testRefusesMissingImages(t, l)
+	})
+
 	t.Run("a killed node comes back Ready after start", func(t *testing.T) {
 		testKillStart(t, l, "w2")
 	})
@@ -219,6 +223,40 @@ func TestUpDeploysStacks(t *testing.T) {
 			if strings.HasSuffix(url, ":8081/") && !strings.Contains(body, `"version":"test"`) {
 				t.Errorf("%s answered %q, want the echo app built by the lab", url, body)
 			}
+		}
+	}
+}
+
+// testRefusesMissingImages: a stack asking for redis:alpine,
+// which the lab registry does not serve and (here: no registry reachable)
+// no node can pull, is refused before anything reaches the swarm, naming
+// the service, the image and what the lab serves instead. Before the check,
+// its task cycled "No such image" forever.
+func testRefusesMissingImages(t *testing.T, l *lab.Lab) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "stack.yml")
+	if err := os.WriteFile(path, []byte("services:\n  cache: {image: \"redis:7\"}\n  queue: {image: \"redis:alpine\"}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := l.Stacks().Deploy(ctx, "imgs", path, lab.StackOptions{})
+	if err == nil {
+		t.Skip("NOT RUN: a node pulled redis:alpine itself (docker.io is reachable here), so nothing is missing to refuse")
+	}
+	for _, want := range []string{"service queue: redis:alpine is missing", "the lab serves redis:latest, redis:7", "nothing was deployed"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("deploy error %q lacks %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "redis:7 is missing") {
+		t.Errorf("redis:7, which the lab serves, reported missing: %v", err)
+	}
+	st, serr := l.Status(ctx)
+	if serr != nil {
+		t.Fatal(serr)
+	}
+	for _, s := range st.Services {
+		if strings.HasPrefix(s.Name, "imgs_") {
+			t.Errorf("service %s was created although the deploy was refused", s.Name)
 		}
 	}
 }

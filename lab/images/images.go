@@ -433,7 +433,7 @@ func EnsureWith(ctx context.Context, cli client.APIClient, opts Options) (map[st
 		if img.Standard() && !opts.NoPull {
 			pctx, cancel := context.WithTimeout(ctx, timeout)
 			start := time.Now()
-			perr := pull(pctx, cli, img.PullRef())
+			perr := Pull(pctx, cli, img.PullRef())
 			cancel()
 			if perr == nil {
 				logf("%-8s pulled      %s (official image, in %s); not building %s", img.Name, img.PullRef(), since(start), img.Ref())
@@ -461,8 +461,9 @@ func EnsureWith(ctx context.Context, cli client.APIClient, opts Options) (map[st
 	return refs, nil
 }
 
-// pull pulls ref and waits for the end of the stream (where registry errors are reported).
-func pull(ctx context.Context, cli client.APIClient, ref string) error {
+// Pull pulls ref on the engine cli and waits for the end of the stream (where
+// registry errors are reported), then checks the image is there.
+func Pull(ctx context.Context, cli client.APIClient, ref string) error {
 	resp, err := cli.ImagePull(ctx, ref, client.ImagePullOptions{})
 	if err != nil {
 		return err

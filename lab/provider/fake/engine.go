@@ -12,11 +12,27 @@ import (
 // Engine is just enough of a Docker engine, over HTTP, to stand for this
 // machine's engine in a bring-up on the fake provider: it answers pings,
 // has every image, and lists nothing. It records the paths it was asked.
+// A pull fails (as where no registry is reachable) unless Pullable names
+// the image.
 type Engine struct {
 	srv *httptest.Server
 
-	mu    sync.Mutex
-	calls []string
+	mu       sync.Mutex
+	calls    []string
+	pullable map[string]bool
+}
+
+// Pullable lets pulls of these images (as given to the pull: "redis:alpine")
+// succeed.
+func (e *Engine) Pullable(images ...string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.pullable == nil {
+		e.pullable = map[string]bool{}
+	}
+	for _, img := range images {
+		e.pullable[img] = true
+	}
 }
 
 // NewEngine starts an Engine; Close stops it.
@@ -29,11 +45,15 @@ func NewEngine() *Engine {
 func (e *Engine) serve(w http.ResponseWriter, r *http.Request) {
 	e.mu.Lock()
 	e.calls = append(e.calls, r.Method+" "+r.URL.Path)
+	q := r.URL.Query()
+	pullable := e.pullable[q.Get("fromImage")+":"+q.Get("tag")] || e.pullable[strings.TrimPrefix(q.Get("fromImage"), "docker.io/library/")+":"+q.Get("tag")]
 	e.mu.Unlock()
 	w.Header().Set("Api-Version", "1.47")
 	w.Header().Set("Content-Type", "application/json")
 	path := r.URL.Path
 	switch {
+	case r.Method == http.MethodPost && strings.HasSuffix(path, "/images/create") && pullable:
+		w.Write([]byte(`{"status":"Downloaded newer image"}` + "\n"))
 	case strings.HasSuffix(path, "/_ping"):
 		w.Write([]byte("OK"))
 	case strings.Contains(path, "/images/") && strings.HasSuffix(path, "/json"):
