@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"go.yaml.in/yaml/v3"
@@ -201,5 +202,38 @@ func TestRecordedTopologyReadsBackTheSame(t *testing.T) {
 				t.Errorf("%s: stack %d at %s, want %s", f, j, got.StackPath(j), topo.StackPath(j))
 			}
 		}
+	}
+}
+
+// Two ups of one name at the same moment: both pass the "has a record"
+// look, and only the exclusive create lets exactly one of them have the
+// name. (Red when the record is opened with O_TRUNC instead of O_EXCL:
+// several writers all succeed.)
+func TestConcurrentRecordsOfOneNameOneWins(t *testing.T) {
+	stateHome(t)
+	topo := named(fakeTopology(t), "race")
+	const writers = 16
+	errs := make([]error, writers)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range writers {
+		wg.Go(func() {
+			<-start
+			errs[i] = writeRecord(newRecord(topo, fmt.Sprintf("r%d", i), "tcp://127.0.0.1:2375"))
+		})
+	}
+	close(start)
+	wg.Wait()
+	won := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			won++
+		case !errors.Is(err, provider.ErrExists):
+			t.Errorf("a losing writer got %v, want ErrExists", err)
+		}
+	}
+	if won != 1 {
+		t.Errorf("%d of %d concurrent records of one name were written, want exactly 1", won, writers)
 	}
 }
