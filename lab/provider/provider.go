@@ -11,6 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"strconv"
 
 	"github.com/moby/moby/client"
 
@@ -168,6 +170,17 @@ type CreateOptions struct {
 	RunID string
 	// Logf reports progress detail; may be nil.
 	Logf func(format string, args ...any)
+}
+
+// AddrAt is where a port that node publishes answers when the caller
+// reaches the lab network directly: the node's address and the port. The
+// docker, ssh and fake clusters all answer PublishedAddr so.
+func AddrAt(c Cluster, node string, port uint16) (string, error) {
+	n, err := Find(c, node)
+	if err != nil {
+		return "", err
+	}
+	return net.JoinHostPort(n.Addr(), strconv.Itoa(int(port))), nil
 }
 
 // ErrNotSupported is returned by Node.Apply for an action the provider cannot apply.

@@ -43,14 +43,10 @@ func decodeDocument(data []byte) (*yaml.Node, *yamlstrict.Issue) {
 		return nil, &yamlstrict.Issue{Line: docs[1].Line, Msg: "found more than one YAML document (expected exactly one Topology document per file)"}
 	}
 	doc := docs[0]
-	if len(doc.Content) == 0 || isNull(doc.Content[0]) {
+	if len(doc.Content) == 0 || yamlstrict.IsNull(doc.Content[0]) {
 		return nil, &yamlstrict.Issue{Line: doc.Line, Msg: "document is empty (expected a Topology document)"}
 	}
 	return doc.Content[0], nil
-}
-
-func isNull(n *yaml.Node) bool {
-	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
 }
 
 func fromStrict(file string, i yamlstrict.Issue) Issue {

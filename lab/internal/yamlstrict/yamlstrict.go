@@ -205,7 +205,7 @@ var unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
 func (d *decoder) value(n *yaml.Node, v reflect.Value, path string, opts tagOptions) bool {
 	n = resolve(n)
 	if reflect.PointerTo(v.Type()).Implements(unmarshalerType) {
-		if isNull(n) {
+		if IsNull(n) {
 			delete(d.lines, path) // as if absent, so a default applies
 			return true
 		}
@@ -244,7 +244,7 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string, opts tagOpti
 // mapping decodes a mapping into a struct, reporting unknown and duplicate
 // keys. Null ("provider:" with nothing under it) is the same as absent.
 func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path string, opts tagOptions) bool {
-	if isNull(n) {
+	if IsNull(n) {
 		return true
 	}
 	if n.Kind != yaml.MappingNode {
@@ -283,7 +283,7 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path string, opts tagOp
 // value for one that failed to decode, so that item i of the slice is
 // path[i] in the caller's messages.
 func (d *decoder) sequence(n *yaml.Node, v reflect.Value, path string) bool {
-	if isNull(n) {
+	if IsNull(n) {
 		return true
 	}
 	if n.Kind != yaml.SequenceNode {
@@ -307,7 +307,7 @@ func (d *decoder) sequence(n *yaml.Node, v reflect.Value, path string) bool {
 // image names) into a map. An entry whose value failed to decode is left
 // out.
 func (d *decoder) entries(n *yaml.Node, v reflect.Value, path string, opts tagOptions) bool {
-	if isNull(n) {
+	if IsNull(n) {
 		return true
 	}
 	mapping, key, entry := "a mapping", "key", "key"
@@ -353,7 +353,7 @@ func (d *decoder) entries(n *yaml.Node, v reflect.Value, path string, opts tagOp
 // `name: 123` is the name "123". Null leaves the string empty.
 func (d *decoder) str(n *yaml.Node, v reflect.Value, path string, opts tagOptions) bool {
 	switch {
-	case isNull(n):
+	case IsNull(n):
 	case n.Kind == yaml.ScalarNode:
 		v.SetString(n.Value)
 	default:
@@ -369,7 +369,7 @@ func (d *decoder) str(n *yaml.Node, v reflect.Value, path string, opts tagOption
 
 func (d *decoder) integer(n *yaml.Node, v reflect.Value, path string) bool {
 	switch {
-	case isNull(n):
+	case IsNull(n):
 	case n.Kind == yaml.ScalarNode && n.ShortTag() == "!!int":
 		i, err := strconv.Atoi(n.Value)
 		if err != nil {
@@ -386,7 +386,7 @@ func (d *decoder) integer(n *yaml.Node, v reflect.Value, path string) bool {
 
 func (d *decoder) boolean(n *yaml.Node, v reflect.Value, path string) bool {
 	switch {
-	case isNull(n):
+	case IsNull(n):
 	case n.Kind == yaml.ScalarNode && n.ShortTag() == "!!bool":
 		v.SetBool(n.Value == "true" || n.Value == "True" || n.Value == "TRUE")
 	default:
@@ -404,7 +404,8 @@ func resolve(n *yaml.Node) *yaml.Node {
 	return n
 }
 
-func isNull(n *yaml.Node) bool {
+// IsNull tells whether n is YAML null (~, null, or nothing).
+func IsNull(n *yaml.Node) bool {
 	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
+	"github.com/moby/moby/client"
 
 	"github.com/swarmlab/swarmlab/lab/wait"
 )
@@ -94,6 +95,11 @@ func (r ExecResult) MustSucceed(what string) error {
 // SecurityEnv names the variable that forces how a nested engine is run:
 // "privileged" or "caps".
 const SecurityEnv = "SWARMLAB_NODE_SECURITY"
+
+// LabFilter selects what carries lab's label, on any engine.
+func LabFilter(lab string) client.Filters {
+	return make(client.Filters).Add("label", LabelLab+"="+lab)
+}
 
 // PreferPrivileged says whether to run a nested engine with --privileged.
 // SecurityEnv decides if set. Otherwise cgroup v2 hosts (Docker Desktop,

@@ -1,11 +1,11 @@
 package docker
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"sort"
 	"strconv"
 	"strings"
@@ -52,10 +52,7 @@ func (c *cluster) Name() string { return c.name }
 func (c *cluster) RunID() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.run == "" {
-		return c.recordedRun
-	}
-	return c.run
+	return cmp.Or(c.run, c.recordedRun)
 }
 
 func (c *cluster) Topology() string {
@@ -78,22 +75,10 @@ func (c *cluster) Nodes() []provider.Node {
 	return provider.Handles(c.nodes)
 }
 
-func (c *cluster) node(name string) (*node, error) {
-	n, err := provider.Find(c, name)
-	if err != nil {
-		return nil, err
-	}
-	return n.(*node), nil
-}
-
 // PublishedAddr implements provider.Cluster: the host reaches the lab
 // network directly, so a published port answers at the node's address.
 func (c *cluster) PublishedAddr(name string, port uint16) (string, error) {
-	n, err := c.node(name)
-	if err != nil {
-		return "", err
-	}
-	return net.JoinHostPort(n.addr, strconv.Itoa(int(port))), nil
+	return provider.AddrAt(c, name, port)
 }
 
 // Refresh implements provider.Cluster: it reads the lab's containers, and
@@ -101,7 +86,7 @@ func (c *cluster) PublishedAddr(name string, port uint16) (string, error) {
 // there stay valid.
 func (c *cluster) Refresh(ctx context.Context) error {
 	p := c.p
-	cs, err := p.host.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: labFilter(c.name)})
+	cs, err := p.host.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: common.LabFilter(c.name)})
 	if err != nil {
 		return fmt.Errorf("listing containers of lab %s: %w", c.name, err)
 	}
@@ -167,9 +152,10 @@ func (c *cluster) Refresh(ctx context.Context) error {
 	c.nodes = c.nodes[:0]
 	for i, f := range found {
 		n := f.n
-		if o, ok := old[n.name]; ok && o.port == n.port {
-			o.role, o.addr = n.role, n.addr
-			n = o // keep the handle, and its client
+		// A handle's name, role and address are fixed, and read without a
+		// lock: keep the handle (and its client) only where all still hold.
+		if o, ok := old[n.name]; ok && o.port == n.port && o.role == n.role && o.addr == n.addr {
+			n = o
 		}
 		n.See(f.state, partitioned[i])
 		c.nodes = append(c.nodes, n)

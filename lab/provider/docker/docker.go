@@ -43,10 +43,6 @@ const (
 	pollHTTP = 100 * time.Millisecond
 )
 
-func labFilter(name string) client.Filters {
-	return make(client.Filters).Add("label", common.LabelLab+"="+name)
-}
-
 func anyLabFilter() client.Filters {
 	return make(client.Filters).Add("label", common.LabelLab)
 }
@@ -137,11 +133,11 @@ func (p *Provider) Create(ctx context.Context, t *topology.Topology, opts provid
 
 // checkFree refuses a name that any labelled resource already uses.
 func (p *Provider) checkFree(ctx context.Context, name string) error {
-	cs, err := p.host.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: labFilter(name)})
+	cs, err := p.host.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: common.LabFilter(name)})
 	if err != nil {
 		return fmt.Errorf("listing containers of lab %s: %w", name, err)
 	}
-	ns, err := p.host.NetworkList(ctx, client.NetworkListOptions{Filters: labFilter(name)})
+	ns, err := p.host.NetworkList(ctx, client.NetworkListOptions{Filters: common.LabFilter(name)})
 	if err != nil {
 		return fmt.Errorf("listing networks of lab %s: %w", name, err)
 	}
@@ -465,7 +461,7 @@ func (p *Provider) Persistent() bool { return false }
 
 // Delete implements provider.Provider.
 func (p *Provider) Delete(ctx context.Context, name string) error {
-	return p.sweep(ctx, name, labFilter(name))
+	return p.sweep(ctx, name, common.LabFilter(name))
 }
 
 // DeleteRun implements provider.Provider.
@@ -476,7 +472,7 @@ func (p *Provider) Delete(ctx context.Context, name string) error {
 // "created" registry container left by an interrupted up). So the sweep is
 // repeated until the run's containers have stayed gone for settleQuiet.
 func (p *Provider) DeleteRun(ctx context.Context, name, run string) error {
-	f := labFilter(name).Add("label", common.LabelRun+"="+run)
+	f := common.LabFilter(name).Add("label", common.LabelRun+"="+run)
 	err := p.sweep(ctx, name, f)
 	for quiet := time.Duration(0); quiet < settleQuiet && ctx.Err() == nil; {
 		select {

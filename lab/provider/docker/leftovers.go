@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/moby/moby/client"
+
+	"github.com/swarmlab/swarmlab/lab/provider/common"
 )
 
 // Leftovers lists what of lab is left on the host engine: each container,
@@ -13,7 +15,7 @@ import (
 // Empty: nothing. (The registry cache, shared by every lab, carries no
 // lab's label.)
 func (p *Provider) Leftovers(ctx context.Context, lab string) ([]string, error) {
-	f := labFilter(lab)
+	f := common.LabFilter(lab)
 	cs, err := p.host.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
 	if err != nil {
 		return nil, fmt.Errorf("listing containers of lab %s: %w", lab, err)

@@ -9,8 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"strconv"
 	"sync"
 
 	"github.com/moby/moby/client"
@@ -159,11 +157,7 @@ func (c *Cluster) Nodes() []provider.Node {
 
 // PublishedAddr implements provider.Cluster: the node's address.
 func (c *Cluster) PublishedAddr(name string, port uint16) (string, error) {
-	n, err := provider.Find(c, name)
-	if err != nil {
-		return "", err
-	}
-	return net.JoinHostPort(n.Addr(), strconv.Itoa(int(port))), nil
+	return provider.AddrAt(c, name, port)
 }
 
 // Refresh implements provider.Cluster: the records are always current.

@@ -1,11 +1,11 @@
 package ssh
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
-	"net"
-	"strconv"
+	"slices"
 	"strings"
 	"sync"
 
@@ -43,10 +43,7 @@ func (c *cluster) Topology() string { return c.topology }
 func (c *cluster) RunID() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.run == "" {
-		return c.recordedRun
-	}
-	return c.run
+	return cmp.Or(c.run, c.recordedRun)
 }
 
 // Registry implements provider.Cluster: each host has its own registry on
@@ -65,11 +62,7 @@ func (c *cluster) Nodes() []provider.Node {
 // PublishedAddr implements provider.Cluster: a port a node publishes
 // answers at its advertise address.
 func (c *cluster) PublishedAddr(name string, port uint16) (string, error) {
-	n, err := provider.Find(c, name)
-	if err != nil {
-		return "", err
-	}
-	return net.JoinHostPort(n.Addr(), strconv.Itoa(int(port))), nil
+	return provider.AddrAt(c, name, port)
 }
 
 // Refresh implements provider.Cluster: it asks every host whether its
@@ -80,7 +73,7 @@ func (c *cluster) Refresh(ctx context.Context) error {
 	states := make([]provider.State, len(c.nodes))
 	parts := make([]bool, len(c.nodes))
 	err := c.p.each(func(h *host) error {
-		i := c.index(h)
+		i := slices.Index(c.p.hosts, h) // c.nodes[i] is hosts[i]
 		addr, err := h.forward(RegistryAddr)
 		if err != nil {
 			return err
@@ -88,8 +81,7 @@ func (c *cluster) Refresh(ctx context.Context) error {
 		pushes[i] = addr
 		states[i], runs[i] = c.p.state(ctx, h)
 		if states[i] != provider.Unreachable {
-			r, err := h.run(ctx, partitionedScript, nil)
-			parts[i] = err == nil && r.ExitCode == 0
+			parts[i] = h.partitioned(ctx)
 		}
 		return nil
 	})
@@ -98,27 +90,12 @@ func (c *cluster) Refresh(ctx context.Context) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.run = ""
-	for _, r := range runs {
-		if r != "" {
-			c.run = r
-			break
-		}
-	}
+	c.run = cmp.Or(runs...)
 	c.push = pushes
 	for i, n := range c.nodes {
 		n.See(states[i], parts[i])
 	}
 	return nil
-}
-
-func (c *cluster) index(h *host) int {
-	for i, n := range c.nodes {
-		if n.h == h {
-			return i
-		}
-	}
-	panic("host of another cluster")
 }
 
 // Close implements provider.Cluster: it ends every SSH connection and port

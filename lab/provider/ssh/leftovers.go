@@ -42,7 +42,7 @@ func (p *Provider) Leftovers(ctx context.Context, lab string) ([]string, error) 
 		if st := info.Info.Swarm.LocalNodeState; st != swarm.LocalNodeStateInactive {
 			add(h, "in a swarm (%s)", st)
 		}
-		cs, err := c.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: labFilter(lab)})
+		cs, err := c.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: common.LabFilter(lab)})
 		if err != nil {
 			return fmt.Errorf("%s: listing the lab's containers: %w", h.name(), err)
 		}
@@ -64,7 +64,7 @@ func (p *Provider) Leftovers(ctx context.Context, lab string) ([]string, error) 
 				}
 			}
 		}
-		if r, err := h.run(ctx, partitionedScript, nil); err == nil && r.ExitCode == 0 {
+		if h.partitioned(ctx) {
 			add(h, "partition rules (iptables chain %s)", common.PartitionChain)
 		}
 		return nil

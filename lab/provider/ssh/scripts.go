@@ -1,6 +1,10 @@
 package ssh
 
-import "github.com/swarmlab/swarmlab/lab/provider/common"
+import (
+	"context"
+
+	"github.com/swarmlab/swarmlab/lab/provider/common"
+)
 
 // The fault verbs are shell scripts run over SSH. They work on hosts with
 // systemd (docker.service) and on hosts without it, where dockerd runs in
@@ -78,3 +82,9 @@ func partitionScript(peers []string) string {
 
 // partitionedScript exits 0 when the host is partitioned.
 const partitionedScript = common.PartitionedScript
+
+// partitioned tells whether the host's partition rules are in place.
+func (h *host) partitioned(ctx context.Context) bool {
+	r, err := h.run(ctx, partitionedScript, nil)
+	return err == nil && r.ExitCode == 0
+}

@@ -72,15 +72,6 @@ func (p *Provider) closeHosts() {
 	}
 }
 
-func (p *Provider) host(node string) (*host, error) {
-	for _, h := range p.hosts {
-		if h.node.Name == node {
-			return h, nil
-		}
-	}
-	return nil, fmt.Errorf("lab %s has no node %q", p.topo.Name, node)
-}
-
 // each runs fn on every host at once and joins the errors.
 func (p *Provider) each(fn func(h *host) error) error {
 	errs := make([]error, len(p.hosts))
@@ -114,7 +105,7 @@ func (p *Provider) Create(ctx context.Context, t *topology.Topology, opts provid
 		if st := info.Info.Swarm.LocalNodeState; st != swarm.LocalNodeStateInactive {
 			return fmt.Errorf("%s is already in a swarm (state %s); the lab forms a swarm of its own and never changes one it did not make: leave it first (docker swarm leave), or use another host", h.name(), st)
 		}
-		cs, err := c.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: labFilter(t.Name)})
+		cs, err := c.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: common.LabFilter(t.Name)})
 		if err != nil {
 			return fmt.Errorf("%s: listing containers: %w", h.name(), err)
 		}
@@ -132,10 +123,6 @@ func (p *Provider) Create(ctx context.Context, t *topology.Topology, opts provid
 		return nil, err
 	}
 	return p.Open(ctx, provider.Record{Name: t.Name, Provider: topology.ProviderSSH, RunID: opts.RunID, Topology: t})
-}
-
-func labFilter(lab string) client.Filters {
-	return make(client.Filters).Add("label", common.LabelLab+"="+lab)
 }
 
 // startRegistry copies the registry image to the host if it lacks it, runs
@@ -258,7 +245,7 @@ func (p *Provider) state(ctx context.Context, h *host) (state provider.State, ru
 		}
 		return provider.Stopped, ""
 	}
-	cs, err := c.ContainerList(cctx, client.ContainerListOptions{All: true, Filters: labFilter(p.topo.Name)})
+	cs, err := c.ContainerList(cctx, client.ContainerListOptions{All: true, Filters: common.LabFilter(p.topo.Name)})
 	if err == nil && len(cs.Items) > 0 {
 		run = cs.Items[0].Labels[common.LabelRun]
 	}
@@ -297,7 +284,7 @@ func (p *Provider) teardown(ctx context.Context, name, run string) error {
 		_, err := h.mustRun(ctx, "removing partition rules", healScript)
 		return err
 	}))
-	filter := labFilter(name)
+	filter := common.LabFilter(name)
 	if run != "" {
 		filter = filter.Add("label", common.LabelRun+"="+run)
 	}
