@@ -39,6 +39,8 @@ func parseImageRef(s string) imageRef {
 		r.domain, rest = first, after
 	}
 	if repo, digest, ok := strings.Cut(rest, "@"); ok {
+		// A digest wins over a tag written beside it (redis:7@sha256:...).
+		repo, _ = registry.SplitTag(repo)
 		r.repo, r.ref = repo, "@"+digest
 	} else {
 		repo, tag := registry.SplitTag(rest)
@@ -48,8 +50,8 @@ func parseImageRef(s string) imageRef {
 	case "index.docker.io", "registry-1.docker.io":
 		r.domain = dockerHub
 	}
-	if r.domain == dockerHub && !strings.Contains(r.repo, "/") {
-		r.repo = "library/" + r.repo
+	if r.domain == dockerHub {
+		r.repo = registry.Name(r.repo) // as pushStandardImages names them
 	}
 	return r
 }
@@ -111,7 +113,7 @@ func (l *Lab) checkStackImages(ctx context.Context, name string, cfg *composetyp
 	var mu sync.Mutex
 	_ = eachAtOnce(ctx, len(checks)*len(reg.Push), 0, func(i int) error {
 		c, addr := checks[i/len(reg.Push)], reg.Push[i%len(reg.Push)]
-		ok, err := registry.Serves(ctx, addr, c.ref.target())
+		ok, err := registry.Serves(ctx, addr, c.ref.repo, c.ref.ref[1:])
 		mu.Lock()
 		defer mu.Unlock()
 		switch {
@@ -180,7 +182,7 @@ const pullProbeTimeout = 20 * time.Second
 func (l *Lab) pullProbeNode(ctx context.Context) (string, client.APIClient, error) {
 	for _, n := range l.cluster.Nodes() {
 		if n.State().Running() {
-			cli, err := l.Client(n.Name())
+			cli, err := n.Engine(ctx)
 			if err == nil {
 				return n.Name(), cli, nil
 			}

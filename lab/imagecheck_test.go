@@ -292,6 +292,7 @@ func TestParseImageRef(t *testing.T) {
 		"registry:5000/team/app:v1":     {"registry:5000", "team/app", ":v1"},
 		"localhost/app:1":               {"localhost", "app", ":1"},
 		"ghcr.io/o/app@sha256:abc":      {"ghcr.io", "o/app", "@sha256:abc"},
+		"redis:7@sha256:abc":            {dockerHub, "library/redis", "@sha256:abc"},
 	} {
 		if got := parseImageRef(in); got != want {
 			t.Errorf("parseImageRef(%q) = %+v, want %+v", in, got, want)

@@ -55,12 +55,7 @@ func Has(ctx context.Context, addr, target, configDigest string) (bool, error) {
 	repo, tag := SplitTag(target)
 	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/v2/"+repo+"/manifests/"+tag, nil)
-	if err != nil {
-		return false, err
-	}
-	req.Header.Set("Accept", mediaDockerManifest+", "+mediaOCIManifest)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := askManifest(ctx, http.MethodGet, addr, repo, tag, mediaDockerManifest, mediaOCIManifest)
 	if err != nil {
 		return false, err
 	}
@@ -113,23 +108,14 @@ func SplitTag(ref string) (repo, tag string) {
 }
 
 // Serves reports whether the registry at addr ("host:port") has a manifest
-// for target: "library/redis:7", "swarmlab/echo:latest" or
-// "library/redis@sha256:...". It asks with HEAD, accepting single manifests
-// and lists alike. An error means the registry could not be asked or gave
-// an answer other than found (200) or not found (404).
-func Serves(ctx context.Context, addr, target string) (bool, error) {
-	repo, ref, digest := strings.Cut(target, "@")
-	if !digest {
-		repo, ref = SplitTag(target)
-	}
+// for repo ("library/redis") at ref, a tag ("7") or a digest
+// ("sha256:..."). It asks with HEAD, accepting single manifests and lists
+// alike. An error means the registry could not be asked or gave an answer
+// other than found (200) or not found (404).
+func Serves(ctx context.Context, addr, repo, ref string) (bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodHead, "http://"+addr+"/v2/"+repo+"/manifests/"+ref, nil)
-	if err != nil {
-		return false, err
-	}
-	req.Header.Set("Accept", strings.Join([]string{mediaDockerManifest, mediaOCIManifest, mediaDockerList, mediaOCIIndex}, ", "))
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := askManifest(ctx, http.MethodHead, addr, repo, ref, mediaDockerManifest, mediaOCIManifest, mediaDockerList, mediaOCIIndex)
 	if err != nil {
 		return false, err
 	}
@@ -140,6 +126,18 @@ func Serves(ctx context.Context, addr, target string) (bool, error) {
 	case http.StatusNotFound:
 		return false, nil
 	default:
-		return false, fmt.Errorf("HEAD %s: %s", req.URL, resp.Status)
+		return false, fmt.Errorf("HEAD %s: %s", resp.Request.URL, resp.Status)
 	}
+}
+
+// askManifest asks the registry at addr for repo's manifest at ref (a tag
+// or a digest), accepting the media types given. The caller closes the
+// body.
+func askManifest(ctx context.Context, method, addr, repo, ref string, accept ...string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+addr+"/v2/"+repo+"/manifests/"+ref, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", strings.Join(accept, ", "))
+	return http.DefaultClient.Do(req)
 }
