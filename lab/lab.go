@@ -312,6 +312,7 @@ func Open(ctx context.Context, name string) (*Lab, error) {
 	}
 	c, err := o.p.Open(ctx, *o.rec)
 	if err != nil {
+		o.host.Close()
 		return nil, err
 	}
 	l := &Lab{name: name, runID: c.RunID(), topo: topologyOf(o.rec.Topology, c), cluster: c, prov: o.p, host: o.host}
@@ -355,6 +356,7 @@ func Down(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
+	defer o.host.Close()
 	var c provider.Cluster
 	if o.p.Persistent() { // its swarm is on machines that stay: end it
 		if c, err = o.p.Open(ctx, *o.rec); err != nil {
@@ -491,9 +493,6 @@ func (l *Lab) Do(ctx context.Context, node string, a provider.Action) error {
 
 // Members describes the lab's nodes as the topology wants them in the swarm.
 func (l *Lab) Members() ([]swarm.Member, error) {
-	if l.topo == nil {
-		return nil, errors.New("lab opened by name has no topology")
-	}
 	var ms []swarm.Member
 	for _, tn := range l.topo.Nodes {
 		n, err := l.Node(tn.Name)

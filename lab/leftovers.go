@@ -37,11 +37,7 @@ func Leftovers(ctx context.Context, name string) ([]string, error) {
 		return nil, err
 	}
 	defer o.host.Close()
-	p := o.p
-	if c, ok := p.(interface{ Close() }); ok {
-		defer c.Close() // its connections are this call's
-	}
-	return leftovers(ctx, p, name)
+	return leftovers(ctx, o.p, name)
 }
 
 func leftovers(ctx context.Context, p provider.Provider, name string) ([]string, error) {

@@ -151,12 +151,7 @@ func (a alongside) Run(ctx context.Context, s *upState) error { return a.run(ctx
 type joinJob step
 
 func (a joinJob) Name() string { return a.name }
-func (a joinJob) Run(ctx context.Context, s *upState) error {
-	if a.run == nil {
-		return nil
-	}
-	return a.run(ctx, s)
-}
+func (a joinJob) Run(ctx context.Context, s *upState) error { return a.run(ctx, s) }
 
 // plan lists the actions that bring s's topology up, in order. The stacks'
 // images are built on the host while the nodes start and the swarm forms
@@ -228,9 +223,7 @@ func createMachines(ctx context.Context, s *upState) error {
 	s.recorded = true
 	l := s.lab
 	c, err := l.prov.Create(ctx, l.topo, provider.CreateOptions{RunID: l.runID})
-	if c != nil {
-		l.cluster = c
-	}
+	l.cluster = c
 	if err == nil {
 		close(s.registryUp)
 	}
