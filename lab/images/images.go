@@ -172,15 +172,6 @@ func onTag(own, baseTag string) string {
 	return hex.EncodeToString(h[:])[:12]
 }
 
-// dockerfileBase returns the image named by the last FROM of a Dockerfile.
-func dockerfileBase(dockerfile string) string {
-	base := ""
-	for _, f := range dockerfileFromLines(dockerfile) {
-		base = f.image
-	}
-	return base
-}
-
 type fromLine struct{ image, stage string }
 
 func dockerfileFromLines(dockerfile string) []fromLine {

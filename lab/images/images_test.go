@@ -335,20 +335,6 @@ func TestScriptsParse(t *testing.T) {
 	}
 }
 
-func TestDockerfileBase(t *testing.T) {
-	cases := map[string]string{
-		"FROM debian:bookworm-slim\nRUN true\n":                 "debian:bookworm-slim",
-		"# c\nfrom --platform=linux/amd64 golang:1.26 AS b\n":   "golang:1.26",
-		"FROM golang AS build\nRUN x\nFROM scratch\nCOPY a b\n": "scratch",
-		"RUN true\n": "",
-	}
-	for df, want := range cases {
-		if got := dockerfileBase(df); got != want {
-			t.Errorf("dockerfileBase(%q) = %q, want %q", df, got, want)
-		}
-	}
-}
-
 func TestDockerfileFroms(t *testing.T) {
 	args := map[string]string{"SWARMLAB_BASE": "swarmlab/base:0123"}
 	cases := []struct {
