@@ -42,6 +42,7 @@ import (
 
 	"github.com/swarmlab/swarmlab/app/vote/loadgen"
 	"github.com/swarmlab/swarmlab/lab"
+	"github.com/swarmlab/swarmlab/lab/images"
 	"github.com/swarmlab/swarmlab/lab/provider"
 	"github.com/swarmlab/swarmlab/lab/topology"
 	"github.com/swarmlab/swarmlab/lab/wait"
@@ -63,7 +64,7 @@ type bench struct {
 	root    string
 	out     io.Writer
 	figures []figure
-	bareS3  float64 // the bare swarm-3 bring-up of this run, seconds
+	bare    map[string]float64 // each topology's bare bring-up in this run, seconds
 }
 
 func main() {
@@ -75,11 +76,11 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	root, err := repoRoot()
+	root, err := images.ModuleRoot(".")
 	if err != nil {
-		fatal(err)
+		fatal(fmt.Errorf("%w: run from the repository", err))
 	}
-	b := &bench{root: root, out: os.Stderr}
+	b := &bench{root: root, out: os.Stderr, bare: map[string]float64{}}
 	want := strings.Split(*only, ",")
 	start := time.Now()
 	if slices.Contains(want, "up") {
@@ -110,21 +111,6 @@ func main() {
 func fatal(err error) {
 	fmt.Fprintf(os.Stderr, "bench: %v\n", err)
 	os.Exit(1)
-}
-
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for d := dir; ; d = filepath.Dir(d) {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			return d, nil
-		}
-		if filepath.Dir(d) == d {
-			return "", fmt.Errorf("no go.mod above %s: run from the repository", dir)
-		}
-	}
 }
 
 func (b *bench) add(f figure) {
@@ -170,8 +156,10 @@ func (b *bench) bring(ctx context.Context, topo *topology.Topology, name string)
 	// answer is what is measured here (app/vote/e2e checks the certificate).
 	hc := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
 	for _, ep := range eps {
-		if _, err := wait.For(ctx, ep.URL+" ("+ep.Service+") to answer", time.Minute, 100*time.Millisecond, func(ctx context.Context) wait.Result {
-			resp, err := hc.Get(ep.URL)
+		// A URL may carry a note after it: "http://x:8404/ (user admin, ...)".
+		url := strings.Fields(ep.URL)[0]
+		if _, err := wait.For(ctx, url+" ("+ep.Service+") to answer", time.Minute, 100*time.Millisecond, func(ctx context.Context) wait.Result {
+			resp, err := hc.Get(url)
 			if err != nil {
 				return wait.Continue("%v", err)
 			}
@@ -203,16 +191,10 @@ func (b *bench) up(ctx context.Context, name, target string) {
 		b.miss(what, err.Error())
 		return
 	}
-	bare, _ := b.topology(name)
-	bare.Stacks = nil
-	lb, bareTime, err := b.bring(ctx, bare, "bench-bare")
-	down(lb)
+	bare, err := b.bareUp(ctx, topo)
 	if err != nil {
 		b.miss(what, "bare swarm: "+err.Error())
 		return
-	}
-	if name == "swarm-3" {
-		b.bareS3 = bareTime.Seconds()
 	}
 	l, full, err := b.bring(ctx, topo, "bench-"+name)
 	down(l)
@@ -220,7 +202,24 @@ func (b *bench) up(ctx context.Context, name, target string) {
 		b.miss(what, err.Error())
 		return
 	}
-	b.add(figure{What: what, Value: full.Seconds(), Unit: "s", Baseline: "bare " + name, Base: bareTime.Seconds(), Target: target})
+	b.add(figure{What: what, Value: full.Seconds(), Unit: "s", Baseline: "bare " + name, Base: bare, Target: target})
+}
+
+// bareUp brings topo up without its stacks (once per topology in a run)
+// and returns how long that took, in seconds.
+func (b *bench) bareUp(ctx context.Context, topo *topology.Topology) (float64, error) {
+	if s, ok := b.bare[topo.Name]; ok {
+		return s, nil
+	}
+	bare := *topo // Up copies it again; only Stacks differs
+	bare.Stacks = nil
+	l, d, err := b.bring(ctx, &bare, "bench-bare")
+	down(l)
+	if err != nil {
+		return 0, err
+	}
+	b.bare[topo.Name] = d.Seconds()
+	return d.Seconds(), nil
 }
 
 // kill kills the worker that runs the most tasks of the e2e stack on a
@@ -403,21 +402,14 @@ func (b *bench) votes(ctx context.Context, n int) {
 // suites times each e2e suite and the workshop pages as scripts/test runs
 // them, against the bare swarm-3 bring-up of this run.
 func (b *bench) suites(ctx context.Context) {
-	base := b.bareS3
-	if base == 0 {
-		bare, err := b.topology("swarm-3")
-		if err == nil {
-			bare.Stacks = nil
-			var l *lab.Lab
-			var d time.Duration
-			l, d, err = b.bring(ctx, bare, "bench-bare")
-			down(l)
-			base = d.Seconds()
-		}
-		if err != nil {
-			b.miss("e2e suites", "bare swarm-3: "+err.Error())
-			return
-		}
+	topo, err := b.topology("swarm-3")
+	var base float64
+	if err == nil {
+		base, err = b.bareUp(ctx, topo)
+	}
+	if err != nil {
+		b.miss("e2e suites", "bare swarm-3: "+err.Error())
+		return
 	}
 	run := func(what, target string, env []string, args ...string) {
 		cmd := exec.CommandContext(ctx, "go", args...)
