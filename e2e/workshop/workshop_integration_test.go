@@ -67,11 +67,7 @@ func TestWorkshop(t *testing.T) {
 	}
 	// The groups run side by side, each on its own lab: most of a page's
 	// time is the swarm's own waits (a scale's monitor period, a node's
-	// heartbeat, a Raft election), not CPU. Cleanups run after the
-	// parallel subtests, so this line counts them all.
-	t.Cleanup(func() {
-		t.Logf("workshop: %d pages in %d groups, at most %d at once, %.0fs in all", len(pages), len(order), parallelGroups(), time.Since(start).Seconds())
-	})
+	// heartbeat, a Raft election), not CPU.
 	// The CLI once, before the groups call scripts/swarmlab at the same time.
 	build := exec.Command("go", "build", "-o", filepath.Join(root, ".cache", "bin", "swarmlab"), "./lab/cmd/swarmlab")
 	build.Dir = root
@@ -90,6 +86,7 @@ func TestWorkshop(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	t.Logf("workshop: %d pages in %d groups, at most %d at once, %.0fs in all", len(pages), len(order), parallelGroups(), time.Since(start).Seconds())
 }
 
 // parallelGroups is how many groups run at once: SWARMLAB_WORKSHOP_PARALLEL,
@@ -239,7 +236,7 @@ func bringUp(t *testing.T, root, name, topoPath string) {
 	if err != nil {
 		t.Fatalf("swarmlab up %s --name %s: %v\n%s", topoPath, name, err, out)
 	}
-	t.Logf("lab %s up in %.1fs (scripts/swarmlab up, including the CLI build)", name, time.Since(start).Seconds())
+	t.Logf("lab %s up in %.1fs (scripts/swarmlab up; the CLI was built before the groups)", name, time.Since(start).Seconds())
 }
 
 // runStep runs one ```sh block with bash in the lab's env and checks its
