@@ -55,6 +55,10 @@ const (
 	updateTimeout     = 3 * time.Minute  // a rolling update or rollback ends
 	leaderTimeout     = 90 * time.Second // a leader is elected, or management is refused
 	edgeTimeout       = 60 * time.Second // the edge answers from every running task
+	// After a partition heals, the overlay's gossip takes the healed node
+	// back only on its own retry: until then the edge's DNS lacks the new
+	// tasks placed there (seen: 31 s on docker, 66-80 s over ssh).
+	healedEdgeTimeout = 2 * time.Minute
 	specTimeout       = 8 * time.Minute
 	cleanupTimeout    = 4 * time.Minute
 	// poll is how often a wait looks again: each look is an API call or

@@ -46,7 +46,7 @@ var _ = Describe("Partition", Label("partition"), func() {
 		sut.forceUpdate(ctx, echoService)
 		sut.waitEchoOn(ctx, w)
 		heal.recovered("tasks on " + w + " again")
-		sut.waitEdgeSettled(ctx)
+		sut.waitEdgeSettledWithin(ctx, healedEdgeTimeout)
 		heal.end(ctx)
 
 		By("checking that nothing failed once the survivors had taken over, through the heal")

@@ -407,7 +407,12 @@ func (s *system) forceUpdate(ctx context.Context, service string) {
 // window ends here covers their going, whatever the update's monitor.
 func (s *system) waitEdgeSettled(ctx context.Context) {
 	GinkgoHelper()
-	waitFor(ctx, "the edge to answer from every running task, and from no replaced one", edgeTimeout, s.edgeServesAll())
+	s.waitEdgeSettledWithin(ctx, edgeTimeout)
+}
+
+func (s *system) waitEdgeSettledWithin(ctx context.Context, d time.Duration) {
+	GinkgoHelper()
+	waitFor(ctx, "the edge to answer from every running task, and from no replaced one", d, s.edgeServesAll())
 }
 
 func (s *system) setAvailability(ctx context.Context, node string, a swarm.NodeAvailability) {
