@@ -112,7 +112,7 @@ func (l *Lab) checkStackImages(ctx context.Context, name string, cfg *composetyp
 	}
 	var mu sync.Mutex
 	_ = eachAtOnce(ctx, len(checks)*len(reg.Push), 0, func(i int) error {
-		c, addr := checks[i/len(reg.Push)], reg.Push[i%len(reg.Push)]
+		c, addr := checks[i/len(reg.Push)], reg.QueryAddrs()[i%len(reg.Push)]
 		ok, err := registry.Serves(ctx, addr, c.ref.repo, c.ref.ref[1:])
 		mu.Lock()
 		defer mu.Unlock()

@@ -29,12 +29,13 @@ func (s Stacks) LocalImage(ctx context.Context, name string) (string, error) {
 // already holds with the same image is not pushed again.
 func (s Stacks) PushImage(ctx context.Context, local string, targets ...string) error {
 	l := s.l
-	addrs := l.cluster.Registry().Push
+	reg := l.cluster.Registry()
+	addrs, query := reg.Push, reg.QueryAddrs()
 	if len(addrs) == 0 {
 		return fmt.Errorf("lab %s has no registry to push %s to (is its registry running?)", l.name, local)
 	}
 	return eachAtOnce(ctx, len(addrs), 0, func(i int) error {
-		return registry.PushIfMissing(ctx, l.host, addrs[i], local, targets...)
+		return registry.PushIfMissing(ctx, l.host, addrs[i], query[i], local, targets...)
 	})
 }
 

@@ -93,12 +93,24 @@ type Registry struct {
 	// one for a lab registry the nodes share (docker), one per node where
 	// each has its own (ssh).
 	Push []string
+	// Query lists, in Push's order, where this process reaches the same
+	// registries over HTTP, where that is not the Push address (a lab on
+	// an engine elsewhere, reached through a relay). Empty: Push.
+	Query []string
 	// Pull is the "host:port" nodes pull from.
 	Pull string
 	// Mirror is true when nodes use the registry as their docker.io
 	// mirror, so the lab pushes its standard images (redis, nginx...)
 	// there; otherwise nodes pull those names themselves.
 	Mirror bool
+}
+
+// QueryAddrs is where this process asks the registries of Push over HTTP.
+func (r Registry) QueryAddrs() []string {
+	if len(r.Query) == len(r.Push) {
+		return r.Query
+	}
+	return r.Push
 }
 
 // Cluster is a handle on a provisioned lab: its nodes, its registry, and

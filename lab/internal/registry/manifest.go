@@ -26,20 +26,21 @@ const (
 // push goes ahead as before.
 const checkTimeout = 2 * time.Second
 
-// PushIfMissing is Push, except for the targets the registry at addr
-// already holds as this very image: a manifest whose config digest is the
+// PushIfMissing is Push, except for the targets the registry (at addr for
+// the engine, at query for this process: the same place, or the relay to
+// it when the engine is elsewhere) already holds as this very image: a manifest whose config digest is the
 // local image's ID (the engine's image ID is the digest of the config it
 // pushes), so the registry serves exactly what a push would have put there.
 // The lab registry's blobs live in a volume that outlives labs, so on a warm
 // machine most pushes are not needed.
-func PushIfMissing(ctx context.Context, host client.APIClient, addr, local string, targets ...string) error {
+func PushIfMissing(ctx context.Context, host client.APIClient, addr, query, local string, targets ...string) error {
 	inspect, err := host.ImageInspect(ctx, local)
 	if err != nil {
 		return fmt.Errorf("inspect image %s: %w", local, err)
 	}
 	var missing []string
 	for _, target := range targets {
-		if has, _ := Has(ctx, addr, target, inspect.ID); !has {
+		if has, _ := Has(ctx, query, target, inspect.ID); !has {
 			missing = append(missing, target)
 		}
 	}

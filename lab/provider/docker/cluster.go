@@ -20,13 +20,15 @@ import (
 )
 
 // cluster is a handle on a docker lab: its node containers and registry on
-// the host engine. Each node's engine is published on 127.0.0.1; this
-// machine reaches it there, and reaches the node's own published ports at
-// the node's address on the lab network.
+// the host engine. Each node's engine is published on the engine host's
+// 127.0.0.1, and its own published ports answer at its address on the lab
+// network; this process reaches both as c.reach says (access.go).
 type cluster struct {
 	p           *Provider
 	name        string
 	recordedRun string // the run the lab's record names, if any
+	reach       reachFunc
+	closeReach  func()
 
 	mu       sync.Mutex
 	run      string
@@ -66,6 +68,11 @@ func (c *cluster) Registry() provider.Registry {
 	defer c.mu.Unlock()
 	r := c.registry
 	r.Push = append([]string(nil), r.Push...)
+	for _, a := range r.Push {
+		if local, err := c.reach(a); err == nil && local != a {
+			r.Query = append(r.Query, local)
+		}
+	}
 	return r
 }
 
@@ -75,10 +82,14 @@ func (c *cluster) Nodes() []provider.Node {
 	return provider.Handles(c.nodes)
 }
 
-// PublishedAddr implements provider.Cluster: the host reaches the lab
-// network directly, so a published port answers at the node's address.
+// PublishedAddr implements provider.Cluster: a published port answers at
+// the node's address on the lab network, reached as c.reach says.
 func (c *cluster) PublishedAddr(name string, port uint16) (string, error) {
-	return provider.AddrAt(c, name, port)
+	target, err := provider.AddrAt(c, name, port)
+	if err != nil {
+		return "", err
+	}
+	return c.reach(target)
 }
 
 // Refresh implements provider.Cluster: it reads the lab's containers, and
@@ -165,6 +176,9 @@ func (c *cluster) Refresh(ctx context.Context) error {
 
 // Close implements provider.Cluster: it closes the nodes' engine clients.
 func (c *cluster) Close() error {
+	if c.closeReach != nil {
+		c.closeReach()
+	}
 	c.mu.Lock()
 	nodes := append([]*node(nil), c.nodes...)
 	c.mu.Unlock()
@@ -184,7 +198,17 @@ func (n *node) Name() string { return n.name }
 func (n *node) Role() string { return n.role }
 func (n *node) Addr() string { return n.addr }
 
-func (n *node) DockerHost() string { return fmt.Sprintf("tcp://127.0.0.1:%d", n.port) }
+// DockerHost implements provider.Node: the engine is published on the engine
+// host's 127.0.0.1, reached as the cluster's reach says.
+func (n *node) DockerHost() string {
+	target := n.engineTarget()
+	if addr, err := n.c.reach(target); err == nil {
+		return "tcp://" + addr
+	}
+	return "tcp://" + target
+}
+
+func (n *node) engineTarget() string { return fmt.Sprintf("127.0.0.1:%d", n.port) }
 
 // Engine implements provider.Node: a client for the engine published on
 // 127.0.0.1, made once.
@@ -236,7 +260,7 @@ func (n *node) Apply(ctx context.Context, a provider.Action) error {
 
 // waitEngine waits until the node's dockerd answers again.
 func (n *node) waitEngine(ctx context.Context) error {
-	return waitHTTP(ctx, "the engine of node "+n.name, fmt.Sprintf("http://127.0.0.1:%d/_ping", n.port))
+	return waitHTTP(ctx, n.c.reach, "the engine of node "+n.name, n.engineTarget(), "/_ping")
 }
 
 // firewall cuts the node off its peers, or heals it. The cut is made with

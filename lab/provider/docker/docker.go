@@ -69,7 +69,8 @@ type Provider struct {
 	registryImage string
 
 	mu         sync.Mutex
-	privileged *bool // nil until the first node says whether --privileged works
+	privileged *bool  // nil until the first node says whether --privileged works
+	access     string // accessDirect or accessTunnel, once decided (access.go)
 }
 
 // New returns a provider that runs nodes from nodeImage and the registry from
@@ -95,6 +96,14 @@ func (p *Provider) Create(ctx context.Context, t *topology.Topology, opts provid
 	}
 	src, _ := filepath.Abs(t.Source())
 	base := map[string]string{common.LabelLab: t.Name, common.LabelRun: opts.RunID, common.LabelTopology: src}
+	reach, closeReach, err := p.reacher(ctx, t.Name, base)
+	if err != nil {
+		return nil, err
+	}
+	defer closeReach()
+	if mode, _ := p.accessMode(ctx); mode == accessTunnel {
+		logf("engine %s is not this machine's: reaching the lab through relay %s", p.host.DaemonHost(), relayName(t.Name))
+	}
 
 	subnet, err := p.createNetwork(ctx, t, base)
 	if err != nil {
@@ -115,13 +124,13 @@ func (p *Provider) Create(ctx context.Context, t *topology.Topology, opts provid
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		errs[0] = p.startRegistry(ctx, t.Name, addr(1), base)
+		errs[0] = p.startRegistry(ctx, reach, t.Name, addr(1), base)
 	}()
 	for i, n := range t.Nodes {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i+1] = p.startNode(ctx, t.Name, i, n, addr(9+i), base)
+			errs[i+1] = p.startNode(ctx, reach, t.Name, i, n, addr(9+i), base)
 		}()
 	}
 	wg.Wait()
@@ -239,7 +248,7 @@ func freeSubnet(used []netip.Prefix) (netip.Prefix, bool) {
 	return netip.Prefix{}, false
 }
 
-func (p *Provider) startRegistry(ctx context.Context, lab string, ip netip.Addr, base map[string]string) error {
+func (p *Provider) startRegistry(ctx context.Context, reach reachFunc, lab string, ip netip.Addr, base map[string]string) error {
 	if err := p.ensureCacheVolume(ctx); err != nil {
 		return err
 	}
@@ -262,7 +271,7 @@ func (p *Provider) startRegistry(ctx context.Context, lab string, ip netip.Addr,
 	if err != nil {
 		return fmt.Errorf("starting registry of lab %s: %w", lab, err)
 	}
-	return waitHTTP(ctx, "the registry of lab "+lab, fmt.Sprintf("http://127.0.0.1:%d/v2/", port))
+	return waitHTTP(ctx, reach, "the registry of lab "+lab, fmt.Sprintf("127.0.0.1:%d", port), "/v2/")
 }
 
 func (p *Provider) ensureCacheVolume(ctx context.Context) error {
@@ -275,7 +284,7 @@ func (p *Provider) ensureCacheVolume(ctx context.Context) error {
 	return nil
 }
 
-func (p *Provider) startNode(ctx context.Context, lab string, index int, n topology.Node, ip netip.Addr, base map[string]string) error {
+func (p *Provider) startNode(ctx context.Context, reach reachFunc, lab string, index int, n topology.Node, ip netip.Addr, base map[string]string) error {
 	name := containerName(lab, n.Name)
 	labels := withLabels(base, map[string]string{
 		common.LabelComponent: common.ComponentNode, common.LabelNode: n.Name, common.LabelRole: n.Role,
@@ -310,7 +319,7 @@ func (p *Provider) startNode(ctx context.Context, lab string, index int, n topol
 		if err != nil {
 			return fmt.Errorf("starting node %s: %w", n.Name, err)
 		}
-		return waitHTTP(ctx, "the engine of node "+n.Name, fmt.Sprintf("http://127.0.0.1:%d/_ping", port))
+		return waitHTTP(ctx, reach, "the engine of node "+n.Name, fmt.Sprintf("127.0.0.1:%d", port), "/_ping")
 	}
 	priv := p.tryPrivileged(ctx)
 	err = run(priv)
@@ -396,6 +405,13 @@ func (p *Provider) Open(ctx context.Context, rec provider.Record) (provider.Clus
 	if err := c.Refresh(ctx); err != nil {
 		return nil, err
 	}
+	reach, closeReach, err := p.reacher(ctx, rec.Name, map[string]string{
+		common.LabelLab: rec.Name, common.LabelRun: c.RunID(), common.LabelTopology: c.Topology(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.reach, c.closeReach = reach, closeReach
 	return c, nil
 }
 
@@ -559,9 +575,39 @@ func (p *Provider) removeContainer(ctx context.Context, id string) error {
 	return nil
 }
 
-// waitHTTP waits until url answers 200, reporting what it last got.
-func waitHTTP(ctx context.Context, what, url string) error {
-	return common.WaitHTTP(ctx, what, url, pollHTTP)
+// waitHTTP waits until path answers at target ("127.0.0.1:port" on the
+// engine host), reached as reach says.
+func waitHTTP(ctx context.Context, reach reachFunc, what, target, path string) error {
+	addr, err := reach(target)
+	if err != nil {
+		return err
+	}
+	if addr != target {
+		what += " (through the relay, at " + target + " on the engine host)"
+	}
+	return common.WaitHTTP(ctx, what, "http://"+addr+path, pollHTTP)
+}
+
+// reachFunc turns a target on the engine host into the address this
+// process dials for it.
+type reachFunc func(target string) (string, error)
+
+// reacher says how this process reaches lab's targets: as they are, or
+// through the lab's relay (started here if it is not running). The closer
+// releases the relay's listeners.
+func (p *Provider) reacher(ctx context.Context, lab string, labels map[string]string) (reachFunc, func(), error) {
+	mode, err := p.accessMode(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if mode == accessDirect {
+		return func(t string) (string, error) { return t, nil }, func() {}, nil
+	}
+	if err := p.ensureRelay(ctx, lab, labels); err != nil {
+		return nil, nil, err
+	}
+	r := newRelay(p.host, lab)
+	return r.Addr, func() { r.Close() }, nil
 }
 
 var _ provider.Provider = (*Provider)(nil)

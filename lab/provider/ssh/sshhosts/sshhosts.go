@@ -22,7 +22,6 @@ import (
 	"sync"
 	"time"
 
-	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
@@ -324,36 +323,5 @@ func freePort() (int, error) {
 
 // Remove removes every container, volume and network of the named hosts.
 func Remove(ctx context.Context, host client.APIClient, name string) error {
-	f := make(client.Filters).Add("label", LabelHosts+"="+name)
-	var errs []error
-	cs, err := host.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
-	if err != nil {
-		return err
-	}
-	for _, c := range cs.Items {
-		if _, err := host.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !cerrdefs.IsNotFound(err) {
-			errs = append(errs, err)
-		}
-	}
-	vs, err := host.VolumeList(ctx, client.VolumeListOptions{Filters: f})
-	if err != nil {
-		errs = append(errs, err)
-	} else {
-		for _, v := range vs.Items {
-			if _, err := host.VolumeRemove(ctx, v.Name, client.VolumeRemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
-				errs = append(errs, err)
-			}
-		}
-	}
-	ns, err := host.NetworkList(ctx, client.NetworkListOptions{Filters: f})
-	if err != nil {
-		errs = append(errs, err)
-	} else {
-		for _, n := range ns.Items {
-			if _, err := host.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
-				errs = append(errs, err)
-			}
-		}
-	}
-	return errors.Join(errs...)
+	return engine.RemoveLabelled(ctx, host, make(client.Filters).Add("label", LabelHosts+"="+name))
 }

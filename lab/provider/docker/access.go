@@ -1,0 +1,260 @@
+package docker
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/pkg/stdcopy"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
+
+	"github.com/swarmlab/swarmlab/lab/provider/common"
+)
+
+// How this process reaches what a lab runs: its node engines, its registry,
+// and the ports its nodes publish.
+//
+// Direct: the engine runs on this machine (a Linux host, the default socket):
+// the lab's bridge network is routable from here, and the engine host's
+// loopback is this machine's. Everything is dialled as it is.
+//
+// Tunnel: the engine is anywhere else — Docker Desktop's VM, tcp:// or ssh://
+// to another machine, a CI job's docker:dind sidecar. Nothing of the lab's
+// bridge network is routable from here. Each lab then has a relay container
+// on the engine host's own network (it sees the lab network from its
+// gateway, as a local caller would), and every connection is carried through
+// the engine API: `docker exec -i <relay> socat - TCP:<target>`, as kind
+// drives its nodes through `docker exec`. Local listeners on 127.0.0.1 give
+// each target an address that any client (the docker CLI, a browser, the
+// moby client) can use; no port of a node engine is published beyond the
+// engine host's loopback.
+
+// AccessEnv forces the access mode: "direct" or "tunnel".
+const AccessEnv = "SWARMLAB_ACCESS"
+
+const (
+	accessDirect = "direct"
+	accessTunnel = "tunnel"
+	// ComponentRelay is the LabelComponent value of a lab's relay container.
+	ComponentRelay = "relay"
+)
+
+func relayName(lab string) string { return "swarmlab-" + lab + "-relay" }
+
+// accessMode decides, once per provider, how this process reaches labs.
+func (p *Provider) accessMode(ctx context.Context) (string, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.access != "" {
+		return p.access, nil
+	}
+	mode, err := chooseAccess(os.Getenv(AccessEnv), runtime.GOOS, p.host.DaemonHost(), func() string {
+		info, err := p.host.Info(ctx, client.InfoOptions{})
+		if err != nil {
+			return ""
+		}
+		return info.Info.OperatingSystem
+	})
+	if err != nil {
+		return "", err
+	}
+	p.access = mode
+	return mode, nil
+}
+
+// chooseAccess is direct only for an engine on this Linux machine's own
+// socket that is not Docker Desktop's VM; an override wins.
+func chooseAccess(override, goos, daemonHost string, engineOS func() string) (string, error) {
+	switch override {
+	case accessDirect, accessTunnel:
+		return override, nil
+	case "":
+	default:
+		return "", fmt.Errorf("%s=%q: want %q or %q (or unset, to choose from the engine)", AccessEnv, override, accessDirect, accessTunnel)
+	}
+	if goos != "linux" || !strings.HasPrefix(daemonHost, "unix://") {
+		return accessTunnel, nil
+	}
+	if strings.Contains(engineOS(), "Docker Desktop") {
+		return accessTunnel, nil
+	}
+	return accessDirect, nil
+}
+
+// ensureRelay starts the lab's relay container if it is not running: one
+// on the engine host's network, from the registry image (which carries
+// socat), doing nothing but being there to exec into.
+func (p *Provider) ensureRelay(ctx context.Context, lab string, labels map[string]string) error {
+	name := relayName(lab)
+	ins, err := p.host.ContainerInspect(ctx, name, client.ContainerInspectOptions{})
+	switch {
+	case err == nil && ins.Container.State != nil && ins.Container.State.Running:
+		return nil
+	case err == nil:
+		if _, err := p.host.ContainerStart(ctx, name, client.ContainerStartOptions{}); err != nil {
+			return fmt.Errorf("starting relay %s of lab %s: %w", name, lab, err)
+		}
+		return nil
+	case !cerrdefs.IsNotFound(err):
+		return fmt.Errorf("inspecting relay %s of lab %s: %w", name, lab, err)
+	}
+	_, err = p.host.ContainerCreate(ctx, client.ContainerCreateOptions{
+		Name: name,
+		Config: &container.Config{
+			Image:      p.registryImage,
+			Entrypoint: []string{"sleep"},
+			Cmd:        []string{"infinity"},
+			Labels:     withLabels(labels, map[string]string{common.LabelComponent: ComponentRelay}),
+		},
+		HostConfig: &container.HostConfig{NetworkMode: "host", Init: boolPtr(true)},
+	})
+	if err != nil && !cerrdefs.IsConflict(err) {
+		return fmt.Errorf("creating relay %s of lab %s: %w", name, lab, err)
+	}
+	if _, err := p.host.ContainerStart(ctx, name, client.ContainerStartOptions{}); err != nil {
+		return fmt.Errorf("starting relay %s of lab %s: %w", name, lab, err)
+	}
+	return nil
+}
+
+func boolPtr(b bool) *bool { return &b }
+
+// relay carries connections to targets on the engine host ("10.99.0.10:2375",
+// "127.0.0.1:5000") through exec sessions in a lab's relay container, and
+// gives each target a local address on 127.0.0.1.
+type relay struct {
+	host      client.APIClient
+	container string
+
+	mu        sync.Mutex
+	listeners map[string]net.Listener // by target
+	closed    bool
+}
+
+func newRelay(host client.APIClient, lab string) *relay {
+	return &relay{host: host, container: relayName(lab), listeners: map[string]net.Listener{}}
+}
+
+// Addr is the local "127.0.0.1:port" that reaches target. The listener is
+// made on first use and lives until Close.
+func (r *relay) Addr(target string) (string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return "", fmt.Errorf("relay %s: closed", r.container)
+	}
+	if l, ok := r.listeners[target]; ok {
+		return l.Addr().String(), nil
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("listening on 127.0.0.1 for %s: %w", target, err)
+	}
+	r.listeners[target] = l
+	go r.serve(l, target)
+	return l.Addr().String(), nil
+}
+
+func (r *relay) serve(l net.Listener, target string) {
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		go r.forward(c, target)
+	}
+}
+
+// forward copies between a local connection and one exec session, until
+// both directions are done.
+func (r *relay) forward(local net.Conn, target string) {
+	defer local.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
+	remote, err := r.Dial(ctx, target)
+	cancel()
+	if err != nil {
+		return
+	}
+	defer remote.Close()
+	done := make(chan struct{})
+	go func() {
+		io.Copy(remote, local)
+		remote.CloseWrite()
+		close(done)
+	}()
+	io.Copy(local, remote)
+	if tc, ok := local.(*net.TCPConn); ok {
+		tc.CloseWrite()
+	}
+	<-done
+}
+
+// dialTimeout bounds setting up one exec session.
+const dialTimeout = 30 * time.Second
+
+// Dial opens a connection to target through an exec session in the relay.
+func (r *relay) Dial(ctx context.Context, target string) (*execConn, error) {
+	created, err := r.host.ExecCreate(ctx, r.container, client.ExecCreateOptions{
+		Cmd:         []string{"socat", "-", "TCP:" + target + ",connect-timeout=10"},
+		AttachStdin: true, AttachStdout: true, AttachStderr: true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("relay %s to %s: %w", r.container, target, err)
+	}
+	att, err := r.host.ExecAttach(ctx, created.ID, client.ExecAttachOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("relay %s to %s: %w", r.container, target, err)
+	}
+	return newExecConn(att.HijackedResponse, target), nil
+}
+
+// Close closes every listener; connections in flight end with their peers.
+func (r *relay) Close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.closed = true
+	for t, l := range r.listeners {
+		l.Close()
+		delete(r.listeners, t)
+	}
+	return nil
+}
+
+// execConn is a byte stream over an exec session: what is written goes to
+// socat's stdin, its stdout is what is read. Its stderr (socat's reason
+// when it cannot connect) ends the read side as an error.
+type execConn struct {
+	att    client.HijackedResponse
+	target string
+	pr     *io.PipeReader
+}
+
+func newExecConn(att client.HijackedResponse, target string) *execConn {
+	pr, pw := io.Pipe()
+	c := &execConn{att: att, target: target, pr: pr}
+	go func() {
+		var stderr strings.Builder
+		_, err := stdcopy.StdCopy(pw, &stderr, att.Reader)
+		if err == nil && stderr.Len() > 0 {
+			err = fmt.Errorf("relay to %s: %s", target, strings.TrimSpace(stderr.String()))
+		}
+		pw.CloseWithError(err)
+	}()
+	return c
+}
+
+func (c *execConn) Read(b []byte) (int, error)  { return c.pr.Read(b) }
+func (c *execConn) Write(b []byte) (int, error) { return c.att.Conn.Write(b) }
+func (c *execConn) CloseWrite() error           { return c.att.CloseWrite() }
+func (c *execConn) Close() error {
+	c.att.Close()
+	return c.pr.Close()
+}
