@@ -310,7 +310,9 @@ func Open(ctx context.Context, name string) (*Lab, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := o.p.Open(ctx, *o.rec)
+	rec := *o.rec
+	rec.Forwards, _ = readForwards(name)
+	c, err := o.p.Open(ctx, rec)
 	if err != nil {
 		o.host.Close()
 		return nil, err
@@ -363,6 +365,7 @@ func Down(ctx context.Context, name string) error {
 			c = nil // no handle: no swarm of it answers to end
 		}
 	}
+	stopForwarder(name)
 	err = teardown(ctx, o.p, c, name, "")
 	if c != nil {
 		c.Close()
@@ -397,6 +400,7 @@ func DownAll(ctx context.Context) ([]string, error) {
 // outlive it: see provider.Provider.Persistent), then what its provider
 // made, then its state on this machine (its record, its secrets).
 func (l *Lab) Down(ctx context.Context) error {
+	stopForwarder(l.name)
 	err := teardown(ctx, l.prov, l.cluster, l.name, "")
 	l.closeCluster()
 	if err != nil {

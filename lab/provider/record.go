@@ -19,6 +19,18 @@ type Record struct {
 	Topology *topology.Topology
 	// Access is how this machine reaches the lab.
 	Access Access
+	// Forwards are the local addresses a running forwarder process (see
+	// Relayed) serves for targets of the lab, to use rather than new
+	// listeners of this process. Not written to disk with the record.
+	Forwards map[string]string `json:"-"`
+}
+
+// Relayed is a Cluster reached through a relay: Forwards lists the local
+// "127.0.0.1:port" this process listens on for each target of the lab
+// ("127.0.0.1:32835" on the engine host, "10.99.0.10:80"). Empty when the
+// lab is reached directly.
+type Relayed interface {
+	Forwards() map[string]string
 }
 
 // Access is what a provider needs, besides the topology, to open the lab

@@ -216,6 +216,17 @@ func (r *relay) Dial(ctx context.Context, target string) (*execConn, error) {
 	return newExecConn(att.HijackedResponse, target), nil
 }
 
+// Forwards lists the target each listener serves.
+func (r *relay) Forwards() map[string]string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[string]string, len(r.listeners))
+	for t, l := range r.listeners {
+		out[t] = l.Addr().String()
+	}
+	return out
+}
+
 // Close closes every listener; connections in flight end with their peers.
 func (r *relay) Close() error {
 	r.mu.Lock()

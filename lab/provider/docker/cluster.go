@@ -28,6 +28,7 @@ type cluster struct {
 	name        string
 	recordedRun string // the run the lab's record names, if any
 	reach       reachFunc
+	relay       *relay // nil when the lab is reached directly
 	closeReach  func()
 
 	mu       sync.Mutex
@@ -172,6 +173,14 @@ func (c *cluster) Refresh(ctx context.Context) error {
 		c.nodes = append(c.nodes, n)
 	}
 	return nil
+}
+
+// Forwards implements provider.Relayed.
+func (c *cluster) Forwards() map[string]string {
+	if c.relay == nil {
+		return nil
+	}
+	return c.relay.Forwards()
 }
 
 // Close implements provider.Cluster: it closes the nodes' engine clients.
@@ -324,6 +333,7 @@ func (n *node) Logs(ctx context.Context, w io.Writer) error {
 }
 
 var (
+	_ provider.Relayed = (*cluster)(nil)
 	_ provider.Cluster = (*cluster)(nil)
 	_ provider.Node    = (*node)(nil)
 )

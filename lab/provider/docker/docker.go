@@ -96,7 +96,7 @@ func (p *Provider) Create(ctx context.Context, t *topology.Topology, opts provid
 	}
 	src, _ := filepath.Abs(t.Source())
 	base := map[string]string{common.LabelLab: t.Name, common.LabelRun: opts.RunID, common.LabelTopology: src}
-	reach, closeReach, err := p.reacher(ctx, t.Name, base)
+	reach, _, closeReach, err := p.reacher(ctx, t.Name, base, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -405,13 +405,13 @@ func (p *Provider) Open(ctx context.Context, rec provider.Record) (provider.Clus
 	if err := c.Refresh(ctx); err != nil {
 		return nil, err
 	}
-	reach, closeReach, err := p.reacher(ctx, rec.Name, map[string]string{
+	reach, r, closeReach, err := p.reacher(ctx, rec.Name, map[string]string{
 		common.LabelLab: rec.Name, common.LabelRun: c.RunID(), common.LabelTopology: c.Topology(),
-	})
+	}, rec.Forwards)
 	if err != nil {
 		return nil, err
 	}
-	c.reach, c.closeReach = reach, closeReach
+	c.reach, c.relay, c.closeReach = reach, r, closeReach
 	return c, nil
 }
 
@@ -593,21 +593,28 @@ func waitHTTP(ctx context.Context, reach reachFunc, what, target, path string) e
 type reachFunc func(target string) (string, error)
 
 // reacher says how this process reaches lab's targets: as they are, or
-// through the lab's relay (started here if it is not running). The closer
-// releases the relay's listeners.
-func (p *Provider) reacher(ctx context.Context, lab string, labels map[string]string) (reachFunc, func(), error) {
+// through the lab's relay (started here if it is not running): at the
+// address pinned gives for a target (a forwarder process's), else at a
+// listener of this process's own. The closer releases those listeners.
+func (p *Provider) reacher(ctx context.Context, lab string, labels map[string]string, pinned map[string]string) (reachFunc, *relay, func(), error) {
 	mode, err := p.accessMode(ctx)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if mode == accessDirect {
-		return func(t string) (string, error) { return t, nil }, func() {}, nil
+		return func(t string) (string, error) { return t, nil }, nil, func() {}, nil
 	}
 	if err := p.ensureRelay(ctx, lab, labels); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	r := newRelay(p.host, lab)
-	return r.Addr, func() { r.Close() }, nil
+	reach := func(t string) (string, error) {
+		if a, ok := pinned[t]; ok {
+			return a, nil
+		}
+		return r.Addr(t)
+	}
+	return reach, r, func() { r.Close() }, nil
 }
 
 var _ provider.Provider = (*Provider)(nil)
