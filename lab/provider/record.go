@@ -1,6 +1,10 @@
 package provider
 
-import "github.com/swarmlab/swarmlab/lab/topology"
+import (
+	"time"
+
+	"github.com/swarmlab/swarmlab/lab/topology"
+)
 
 // Record is what a lab keeps of itself, written at up, and all a provider
 // is given to open the lab again (Provider.Open): the lab keeps it on disk
@@ -19,6 +23,9 @@ type Record struct {
 	Topology *topology.Topology
 	// Access is how this machine reaches the lab.
 	Access Access
+	// Created is when the lab was recorded, at the start of its bring-up;
+	// zero when unknown (a docker lab made before records).
+	Created time.Time
 }
 
 // Access is what a provider needs, besides the topology, to open the lab
