@@ -69,7 +69,8 @@ func (r imageRef) target() string { return r.repo + r.ref }
 // checked) or of a name in the lab registry (registry:5000/team/app). An
 // image of another registry, and a registry that cannot be asked from
 // here, give a warning. The error has one line per missing image: the
-// services asking for it, what the lab serves instead, and how to push it.
+// services asking for it, what the lab serves instead, and how to load it
+// (Stacks.Load).
 func (l *Lab) checkStackImages(ctx context.Context, name string, cfg *composetypes.Config, own map[string]string) (warnings []string, err error) {
 	reg := l.cluster.Registry()
 	byImage := map[string][]string{}
@@ -169,7 +170,7 @@ func (l *Lab) checkStackImages(ctx context.Context, name string, cfg *composetyp
 	if len(lines) == 0 {
 		return warnings, nil
 	}
-	return warnings, fmt.Errorf("stack %s asks for %s that the lab registry does not serve and no node can pull; nothing was deployed:\n  %s\n(swarmlab load, to push images from this machine's engine, is planned)",
+	return warnings, fmt.Errorf("stack %s asks for %s that the lab registry does not serve and no node can pull; nothing was deployed:\n  %s",
 		name, plural(len(lines), "an image", fmt.Sprintf("%d images", len(lines))), strings.Join(lines, "\n  "))
 }
 
@@ -192,7 +193,7 @@ func (l *Lab) pullProbeNode(ctx context.Context) (string, client.APIClient, erro
 }
 
 // missingImageLine is the line of an image the lab registry lacks: who
-// asks for it, what the lab serves instead, and how to push it there.
+// asks for it, what the lab serves instead, and how to load it there.
 func (l *Lab) missingImageLine(image string, r imageRef, services []string, own map[string]string) string {
 	reg := l.cluster.Registry()
 	// The standard images are in the registry where it is the nodes'
@@ -223,13 +224,8 @@ func (l *Lab) missingImageLine(image string, r imageRef, services []string, own 
 	if len(instead) > 0 {
 		serves = strings.Join(instead, ", ")
 	}
-	push := reg.Push[0] + "/" + r.target()
-	how := fmt.Sprintf("docker tag %s %s && docker push %s", image, push, push)
-	if len(reg.Push) > 1 {
-		how += fmt.Sprintf(" (and the same to %s)", strings.Join(reg.Push[1:], ", "))
-	}
-	return fmt.Sprintf("%s %s: %s is missing; the lab serves %s; or push it: %s",
-		plural(len(services), "service", "services"), strings.Join(services, ", "), image, serves, how)
+	return fmt.Sprintf("%s %s: %s is missing; the lab serves %s; or load it from this machine's engine: swarmlab load %s --name %s",
+		plural(len(services), "service", "services"), strings.Join(services, ", "), image, serves, image, l.name)
 }
 
 func plural(n int, one, many string) string {

@@ -123,13 +123,13 @@ func TestDeployFailsBeforeTheSwarmOnMissingImages(t *testing.T) {
 		}
 	}
 	want := []string{
-		"service db: postgres:15-alpine is missing; the lab serves postgres:latest, postgres:15; or push it: docker tag postgres:15-alpine " + addr + "/library/postgres:15-alpine && docker push " + addr + "/library/postgres:15-alpine",
-		"services queue, sessions: redis:alpine is missing; the lab serves redis:latest, redis:7; or push it: docker tag redis:alpine " + addr + "/library/redis:alpine && docker push " + addr + "/library/redis:alpine",
+		"service db: postgres:15-alpine is missing; the lab serves postgres:latest, postgres:15; or load it from this machine's engine: swarmlab load postgres:15-alpine --name imgcheck",
+		"services queue, sessions: redis:alpine is missing; the lab serves redis:latest, redis:7; or load it from this machine's engine: swarmlab load redis:alpine --name imgcheck",
 	}
 	if !slices.Equal(lines, want) {
 		t.Errorf("missing-image lines:\n%s\nwant:\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
 	}
-	for _, s := range []string{"stack shop asks for 2 images", "nothing was deployed", "swarmlab load", "planned"} {
+	for _, s := range []string{"stack shop asks for 2 images", "nothing was deployed", "swarmlab load"} {
 		if !strings.Contains(msg, s) {
 			t.Errorf("the error does not say %q", s)
 		}
@@ -229,7 +229,7 @@ func TestImageCheckWithoutMirror(t *testing.T) {
 	if err == nil {
 		t.Fatal("no error for a missing 127.0.0.1:5000/team/thumbs:1")
 	}
-	want := "service thumbs: 127.0.0.1:5000/team/thumbs:1 is missing; the lab serves ${SWARMLAB_IMAGE_APP} (app); or push it: docker tag 127.0.0.1:5000/team/thumbs:1 " + addr + "/team/thumbs:1 && docker push " + addr + "/team/thumbs:1"
+	want := "service thumbs: 127.0.0.1:5000/team/thumbs:1 is missing; the lab serves ${SWARMLAB_IMAGE_APP} (app); or load it from this machine's engine: swarmlab load 127.0.0.1:5000/team/thumbs:1 --name imgcheck"
 	if !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "redis") {
 		t.Errorf("error:\n%v\nwant the line %q and nothing on redis", err, want)
 	}

@@ -224,17 +224,20 @@ func NewProvider(ctx context.Context, host client.APIClient, t *topology.Topolog
 
 // opened is what opening a lab by name finds: its record (for a docker lab
 // made before records, a minimal one: see unrecorded), the host engine it
-// was made through, and its provider.
+// was made through, and its provider. close releases the host engine's
+// client, where find made it.
 type opened struct {
-	rec  *Record
-	host *client.Client
-	p    provider.Provider
+	rec   *Record
+	host  client.APIClient
+	p     provider.Provider
+	close func()
 }
 
 // find reads the record of lab name and makes its provider, on the engine
 // the record names; a lab with no record is a docker lab on the host engine
-// (Host), found by its containers' labels.
-func find(ctx context.Context, name string) (*opened, error) {
+// (Host), found by its containers' labels. opts.Host and opts.Provider, if
+// set, are used instead (see OpenWith).
+func find(ctx context.Context, name string, opts Options) (*opened, error) {
 	rec, err := readRecord(name)
 	if err != nil {
 		return nil, err
@@ -242,21 +245,26 @@ func find(ctx context.Context, name string) (*opened, error) {
 	if rec == nil {
 		rec = unrecorded(name)
 	}
-	var host *client.Client
-	if rec.Access.Engine == HostAddr() {
-		host, err = Host(ctx)
-	} else {
-		host, err = hostAt(ctx, rec.Access.Engine)
+	o := &opened{rec: rec, host: opts.Host, p: opts.Provider, close: func() {}}
+	if o.host == nil {
+		var c *client.Client
+		if rec.Access.Engine == HostAddr() {
+			c, err = Host(ctx)
+		} else {
+			c, err = hostAt(ctx, rec.Access.Engine)
+		}
+		if err != nil {
+			return nil, err
+		}
+		o.host, o.close = c, func() { c.Close() }
 	}
-	if err != nil {
-		return nil, err
+	if o.p == nil {
+		if o.p, err = NewProvider(ctx, o.host, rec.Topology); err != nil {
+			o.close()
+			return nil, err
+		}
 	}
-	p, err := NewProvider(ctx, host, rec.Topology)
-	if err != nil {
-		host.Close()
-		return nil, err
-	}
-	return &opened{rec: rec, host: host, p: p}, nil
+	return o, nil
 }
 
 // hostAt returns a client for the engine at addr ("": the default socket),
@@ -306,7 +314,15 @@ func newRunID() string {
 // Open returns a handle on an existing lab, through its record (see
 // Record), whatever its provider.
 func Open(ctx context.Context, name string) (*Lab, error) {
-	o, err := find(ctx, name)
+	return OpenWith(ctx, name, Options{})
+}
+
+// OpenWith is Open, through opts.Provider and on opts.Host where they are
+// set, instead of the provider the lab's record names and the engine it
+// was made through: a test opens a lab of provider/fake so. The other
+// options are not used.
+func OpenWith(ctx context.Context, name string, opts Options) (*Lab, error) {
+	o, err := find(ctx, name, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -314,7 +330,7 @@ func Open(ctx context.Context, name string) (*Lab, error) {
 	rec.Forwards, _ = readForwards(name)
 	c, err := o.p.Open(ctx, rec)
 	if err != nil {
-		o.host.Close()
+		o.close()
 		return nil, err
 	}
 	l := &Lab{name: name, runID: c.RunID(), topo: topologyOf(o.rec.Topology, c), cluster: c, prov: o.p, host: o.host}
@@ -329,13 +345,27 @@ func Open(ctx context.Context, name string) (*Lab, error) {
 // Labs names the labs that exist: those with a record, and the docker labs
 // made before records, found on the host engine by label.
 func Labs(ctx context.Context) ([]string, error) {
-	host, err := Host(ctx)
-	if err != nil {
-		return nil, err
-	}
-	p, err := NewProvider(ctx, host, nil)
-	if err != nil {
-		return nil, err
+	return LabsWith(ctx, Options{})
+}
+
+// LabsWith is Labs, asking opts.Provider (on opts.Host) instead of the
+// docker provider where they are set (see OpenWith).
+func LabsWith(ctx context.Context, opts Options) ([]string, error) {
+	p := opts.Provider
+	if p == nil {
+		host := opts.Host
+		if host == nil {
+			c, err := Host(ctx)
+			if err != nil {
+				return nil, err
+			}
+			defer c.Close()
+			host = c
+		}
+		var err error
+		if p, err = NewProvider(ctx, host, nil); err != nil {
+			return nil, err
+		}
 	}
 	names, err := p.List(ctx)
 	if err != nil {
@@ -354,11 +384,17 @@ func Labs(ctx context.Context) ([]string, error) {
 // Down removes the named lab, as Lab.Down does; removing a lab that does
 // not exist is not an error.
 func Down(ctx context.Context, name string) error {
-	o, err := find(ctx, name)
+	return DownWith(ctx, name, Options{})
+}
+
+// DownWith is Down, through opts.Provider and on opts.Host where they are
+// set (see OpenWith).
+func DownWith(ctx context.Context, name string, opts Options) error {
+	o, err := find(ctx, name, opts)
 	if err != nil {
 		return err
 	}
-	defer o.host.Close()
+	defer o.close()
 	var c provider.Cluster
 	if o.p.Persistent() { // its swarm is on machines that stay: end it
 		if c, err = o.p.Open(ctx, *o.rec); err != nil {

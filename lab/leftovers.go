@@ -32,11 +32,11 @@ func (l *Lab) Leftovers(ctx context.Context) ([]string, error) {
 // record is gone (an ssh lab after down) is looked for on this machine
 // only: for its hosts, use Lab.Leftovers on the lab's handle.
 func Leftovers(ctx context.Context, name string) ([]string, error) {
-	o, err := find(ctx, name)
+	o, err := find(ctx, name, Options{})
 	if err != nil {
 		return nil, err
 	}
-	defer o.host.Close()
+	defer o.close()
 	return leftovers(ctx, o.p, name)
 }
 

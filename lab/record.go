@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -78,6 +79,10 @@ type storedRecord struct {
 	Topology recordedTopology `json:"topology"`
 	// Access is how this machine reaches the lab.
 	Access Access `json:"access"`
+	// Created is when the record was written, at the start of the
+	// bring-up; records written before it existed lack it, and their
+	// file's modification time stands for it.
+	Created time.Time `json:"created,omitzero"`
 }
 
 // recordedTopology is the topology the lab was made from, as YAML, and the
@@ -91,7 +96,7 @@ type recordedTopology struct {
 // newRecord describes lab t (named as the lab) made by run through the
 // engine at hostAddr.
 func newRecord(t *topology.Topology, run, hostAddr string) *Record {
-	rec := &Record{Name: t.Name, Provider: t.Provider.Type, RunID: run, Topology: t, Access: Access{Engine: hostAddr}}
+	rec := &Record{Name: t.Name, Provider: t.Provider.Type, RunID: run, Topology: t, Access: Access{Engine: hostAddr}, Created: time.Now().UTC()}
 	if rec.Provider == "" {
 		rec.Provider = topology.ProviderDocker
 	}
@@ -102,7 +107,7 @@ func newRecord(t *topology.Topology, run, hostAddr string) *Record {
 // may have changed it since it was read), under the path it was read from,
 // so that its stacks' files resolve as they did.
 func stored(rec *Record) (*storedRecord, error) {
-	s := &storedRecord{Name: rec.Name, Provider: rec.Provider, RunID: rec.RunID, Access: rec.Access}
+	s := &storedRecord{Name: rec.Name, Provider: rec.Provider, RunID: rec.RunID, Access: rec.Access, Created: rec.Created}
 	data, err := yaml.Marshal(rec.Topology)
 	if err != nil {
 		return nil, fmt.Errorf("recording lab %s: %w", rec.Name, err)
@@ -198,7 +203,11 @@ func readRecord(name string) (*Record, error) {
 	}
 	t.Default()
 	t.Name = name
-	return &Record{Name: name, Provider: st.Provider, RunID: st.RunID, Topology: t, Access: st.Access}, nil
+	created := st.Created
+	if created.IsZero() {
+		created = modTime(filepath.Join(dir, recordFile))
+	}
+	return &Record{Name: name, Provider: st.Provider, RunID: st.RunID, Topology: t, Access: st.Access, Created: created}, nil
 }
 
 // readLegacyRecord reads the record of an ssh lab made before every lab had
@@ -224,7 +233,17 @@ func readLegacyRecord(name string) (*Record, error) {
 	}
 	t.Default()
 	t.Name = name
-	return &Record{Name: name, Provider: t.Provider.Type, Topology: t, Access: Access{Engine: HostAddr()}}, nil
+	return &Record{Name: name, Provider: t.Provider.Type, Topology: t, Access: Access{Engine: HostAddr()}, Created: modTime(filepath.Join(dir, legacyRecordFile))}, nil
+}
+
+// modTime is when the file at path was last written; zero if unknown. A
+// record is written once, at up, so its time is the lab's age.
+func modTime(path string) time.Time {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return time.Time{}
+	}
+	return fi.ModTime().UTC()
 }
 
 // unrecorded is the minimal record of a docker lab made before labs had

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -42,6 +43,9 @@ func TestRecordRoundTrip(t *testing.T) {
 		t.Errorf("State().Dir() = %s", st.Dir())
 	} else if r, err := st.Record(); err != nil || r == nil || r.RunID != "r1" {
 		t.Errorf("State().Record() = %+v, %v", r, err)
+	}
+	if got.Created.IsZero() || !got.Created.Equal(rec.Created) {
+		t.Errorf("recorded creation time %v, want %v", got.Created, rec.Created)
 	}
 	if got.Provider != topology.ProviderDocker || got.RunID != "r1" || got.Access.Engine != "tcp://127.0.0.1:2375" {
 		t.Errorf("record %+v", got)
@@ -235,5 +239,19 @@ func TestConcurrentRecordsOfOneNameOneWins(t *testing.T) {
 	}
 	if won != 1 {
 		t.Errorf("%d of %d concurrent records of one name were written, want exactly 1", won, writers)
+	}
+}
+
+// A record written before records had a time gets its file's.
+func TestRecordWithoutACreatedTime(t *testing.T) {
+	stateHome(t)
+	rec := newRecord(named(fakeTopology(t), "old"), "r1", "")
+	rec.Created = time.Time{}
+	if err := writeRecord(rec); err != nil {
+		t.Fatal(err)
+	}
+	got, err := readRecord("old")
+	if err != nil || got.Created.IsZero() || time.Since(got.Created) > time.Minute {
+		t.Errorf("record of an old lab: created %v, %v; want its file's time", got.Created, err)
 	}
 }

@@ -150,7 +150,7 @@ func (a alongside) Run(ctx context.Context, s *upState) error { return a.run(ctx
 // runs after, if the job succeeded.
 type joinJob step
 
-func (a joinJob) Name() string { return a.name }
+func (a joinJob) Name() string                              { return a.name }
 func (a joinJob) Run(ctx context.Context, s *upState) error { return a.run(ctx, s) }
 
 // plan lists the actions that bring s's topology up, in order. The stacks'

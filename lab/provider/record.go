@@ -1,6 +1,10 @@
 package provider
 
-import "github.com/swarmlab/swarmlab/lab/topology"
+import (
+	"time"
+
+	"github.com/swarmlab/swarmlab/lab/topology"
+)
 
 // Record is what a lab keeps of itself, written at up, and all a provider
 // is given to open the lab again (Provider.Open): the lab keeps it on disk
@@ -23,6 +27,9 @@ type Record struct {
 	// Relayed) serves for targets of the lab, to use rather than new
 	// listeners of this process. Not written to disk with the record.
 	Forwards map[string]string `json:"-"`
+	// Created is when the lab was recorded, at the start of its bring-up;
+	// zero when unknown (a docker lab made before records).
+	Created time.Time
 }
 
 // Relayed is a Cluster reached through a relay: Forwards lists the local

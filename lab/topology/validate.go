@@ -125,6 +125,16 @@ func (v *validator) header() {
 	}
 }
 
+// CheckStackName returns why name cannot name a stack (as a topology's
+// stacks[].name, or swarmlab deploy --stack), or nil: stack names become
+// parts of network and service names.
+func CheckStackName(name string) error {
+	if !dnsLabel.MatchString(name) {
+		return fmt.Errorf("%q is not a valid stack name: %s", name, dnsLabelRule(maxDNSLabelLen))
+	}
+	return nil
+}
+
 // dnsLabelRule says what dnsLabel accepts, for names limited to maxLen characters.
 func dnsLabelRule(maxLen int) string {
 	return fmt.Sprintf("expected at most %d lowercase letters, digits and '-', starting and ending with a letter or digit", maxLen)

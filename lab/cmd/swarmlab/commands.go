@@ -46,9 +46,9 @@ func loadTopology(path string, stderr io.Writer) (*topology.Topology, error) {
 	return t, err
 }
 
-// upOptions completes the options of up: tests give the bring-up a fake
-// provider and engine there.
-var upOptions = func(o lab.Options) lab.Options { return o }
+// labOptions completes the options of every command that brings up, opens
+// or lists labs: tests give them a fake provider and host engine there.
+var labOptions = func(o lab.Options) lab.Options { return o }
 
 func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("up", flag.ContinueOnError)
@@ -71,7 +71,7 @@ func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		t.Name = *name
 	}
 	fmt.Fprintf(stdout, "Creating lab %s from %s\n", t.Name, path)
-	l, err := lab.Up(ctx, t, upOptions(lab.Options{KeepOnFailure: *keep, Out: stdout}))
+	l, err := lab.Up(ctx, t, labOptions(lab.Options{KeepOnFailure: *keep, Out: stdout}))
 	if err != nil {
 		return err
 	}
@@ -80,6 +80,13 @@ func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		printProfile(stdout, l.BringUp())
 		fmt.Fprintln(stdout)
 	}
+	return printUp(ctx, stdout, stderr, l)
+}
+
+// printUp is the end of up's report on the lab l: its nodes, ingress, API
+// versions, registry, what it publishes, and how to drive it; it writes the
+// lab's docker context (a warning if it cannot).
+func printUp(ctx context.Context, stdout, stderr io.Writer, l *lab.Lab) error {
 	st, err := l.Status(ctx)
 	if err != nil {
 		return err
@@ -97,9 +104,28 @@ func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if dir := l.Secrets().Dir(); exists(dir) {
 		fmt.Fprintf(stdout, "Secrets:  %s (generated for the stacks)\n", dir)
 	}
-	fmt.Fprintf(stdout, "\nDrive it with the docker CLI:\n  export DOCKER_HOST=%s\n  # or: eval \"$(scripts/swarmlab env %s)\"\n", l.DockerHost(), l.Name())
+	host, what := managerHost(ctx, l)
+	fmt.Fprintf(stdout, "\nDrive it with the docker CLI:\n  export DOCKER_HOST=%s\n  # or: eval \"$(scripts/swarmlab env %s)\"\n", host, l.Name())
+	if name, err := writeContext(l.Name(), host, what); err != nil {
+		fmt.Fprintf(stderr, "warning: docker context %s not written (%v); DOCKER_HOST above drives the lab all the same\n", name, err)
+	} else {
+		fmt.Fprintf(stdout, "  # or: docker --context %s node ls\n", name)
+	}
 	fmt.Fprintf(stdout, "Tear it down:\n  scripts/swarmlab down %s\n", l.Name())
 	return nil
+}
+
+// managerHost is the DOCKER_HOST that drives lab l's manager, the leader
+// where one answers (else its first manager), and what it is ("its
+// manager m1"), as env prints it.
+func managerHost(ctx context.Context, l *lab.Lab) (host, what string) {
+	host, what = l.DockerHost(), "its manager"
+	if _, mgr, err := l.Manager(ctx); err == nil {
+		if n, err := l.Node(mgr); err == nil {
+			host, what = n.DockerHost(), "its manager "+mgr
+		}
+	}
+	return host, what
 }
 
 func apiSummary(m map[string]string) string {
@@ -200,6 +226,15 @@ func cmdDown(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		for _, n := range names {
 			fmt.Fprintf(stdout, "Removed lab %s\n", n)
 		}
+		if err == nil {
+			// Every context swarmlab wrote, also of labs removed before
+			// by hand.
+			if ctxs, cerr := removeAllContexts(); cerr != nil {
+				fmt.Fprintf(stderr, "warning: removing the labs' docker contexts: %v\n", cerr)
+			} else if len(ctxs) > 0 {
+				fmt.Fprintf(stdout, "Removed docker contexts %s\n", strings.Join(ctxs, ", "))
+			}
+		}
 		return err
 	}
 	if err := atMost(pos, 1, "one lab name"); err != nil {
@@ -209,10 +244,15 @@ func cmdDown(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	if err := lab.Down(ctx, name); err != nil {
+	if err := lab.DownWith(ctx, name, labOptions(lab.Options{})); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "Removed lab %s\n", name)
+	if removed, err := removeContext(name); err != nil {
+		fmt.Fprintf(stderr, "warning: docker context %s not removed: %v; remove it with: docker context rm %s\n", contextName(name), err, contextName(name))
+	} else if removed {
+		fmt.Fprintf(stdout, "Removed docker context %s\n", contextName(name))
+	}
 	return nil
 }
 
@@ -231,7 +271,7 @@ func labName(ctx context.Context, given string) (string, error) {
 	if env := os.Getenv(LabEnv); env != "" {
 		return env, nil
 	}
-	names, err := lab.Labs(ctx)
+	names, err := lab.LabsWith(ctx, labOptions(lab.Options{}))
 	if err != nil {
 		return "", err
 	}
@@ -259,7 +299,7 @@ func openLab(ctx context.Context, fs *flag.FlagSet, args []string) (*lab.Lab, er
 	if err != nil {
 		return nil, err
 	}
-	return lab.Open(ctx, name)
+	return lab.OpenWith(ctx, name, labOptions(lab.Options{}))
 }
 
 func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -325,12 +365,7 @@ func cmdEnv(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		fmt.Fprint(stdout, envScript(l.Name(), "node "+n.Name(), n.DockerHost()))
 		return nil
 	}
-	host := l.DockerHost()
-	if _, mgr, err := l.Manager(ctx); err == nil {
-		if n, err := l.Node(mgr); err == nil {
-			host = n.DockerHost()
-		}
-	}
+	host, _ := managerHost(ctx, l)
 	fmt.Fprint(stdout, envScript(l.Name(), "its manager", host))
 	return nil
 }
@@ -387,7 +422,7 @@ func cmdNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	l, err := lab.Open(ctx, labN)
+	l, err := lab.OpenWith(ctx, labN, labOptions(lab.Options{}))
 	if err != nil {
 		return err
 	}

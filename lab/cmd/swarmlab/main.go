@@ -17,8 +17,11 @@ const usage = `swarmlab: multi-node Docker Swarm labs on one machine
 Usage:
   swarmlab up [TOPOLOGY] [--name N] [--keep-on-failure]
   swarmlab down [NAME] | --all
+  swarmlab list [--json]
   swarmlab status [NAME] [--json]
   swarmlab env [NAME] [--node NODE]
+  swarmlab load IMAGE... [--name N]
+  swarmlab deploy STACK.yml [--name N] [--stack S]
   swarmlab validate FILE...
   swarmlab node kill|stop|start|pause|unpause|partition|heal NODE [--name N]
   swarmlab aws up TOPOLOGY --cidr C --key-name K [--region R] [--instance-type T]
@@ -26,10 +29,21 @@ Usage:
   swarmlab aws down TOPOLOGY [--region R]
 
 TOPOLOGY is a file, or the name of one in topologies/ (default: swarm-3).
-NAME may be left out when exactly one lab exists, or when SWARMLAB_LAB names
-one: eval "$(swarmlab env NAME)" sets it, so later commands use that lab.
+NAME (and --name N) may be left out when exactly one lab exists, or when
+SWARMLAB_LAB names one: eval "$(swarmlab env NAME)" sets it, so later
+commands use that lab.
+up also writes the docker context swarmlab-NAME (docker --context
+swarmlab-NAME node ls), which down removes.
+list prints every lab: provider, nodes, the nodes' engine version, age.
 env prints the shell exports that point the docker CLI at the lab's manager
 (the leader), or at NODE's own engine with --node.
+load copies images from this machine's engine into the lab registry, so
+that a stack's image: myapp:1 runs on every node; an unchanged image is
+not pushed again.
+deploy deploys a stack file as up deploys a topology's stacks (x-swarmlab
+images and secrets, the image check), waits until it runs, and prints its
+URLs; the stack is named after the file (web.yml: web; stack.yml: its
+directory) unless --stack names it.
 aws up creates EC2 instances for TOPOLOGY's nodes (docs/remote.md) and writes
 an ssh topology for them; aws down deletes them.
 `
@@ -47,8 +61,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cmds := map[string]func(context.Context, []string, io.Writer, io.Writer) error{
-		"up": cmdUp, "down": cmdDown, "status": cmdStatus, "env": cmdEnv,
-		"validate": cmdValidate, "node": cmdNode, "aws": cmdAws,
+		"up": cmdUp, "down": cmdDown, "list": cmdList, "status": cmdStatus, "env": cmdEnv,
+		"load": cmdLoad, "deploy": cmdDeploy, "validate": cmdValidate, "node": cmdNode, "aws": cmdAws,
 	}
 	name, rest := args[0], args[1:]
 	if name == "help" || name == "-h" || name == "--help" {

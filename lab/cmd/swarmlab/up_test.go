@@ -24,9 +24,9 @@ func TestUpOnTheFakeProvider(t *testing.T) {
 	defer host.Close()
 	t.Setenv(lab.HostEnv, host.Addr())
 	p := fake.New()
-	was := upOptions
-	t.Cleanup(func() { upOptions = was })
-	upOptions = func(o lab.Options) lab.Options {
+	was := labOptions
+	t.Cleanup(func() { labOptions = was })
+	labOptions = func(o lab.Options) lab.Options {
 		c, err := host.Client()
 		if err != nil {
 			t.Fatal(err)

@@ -51,8 +51,11 @@ func PushIfMissing(ctx context.Context, host client.APIClient, addr, query, loca
 }
 
 // Has reports whether the registry at addr serves target ("library/redis:7")
-// as the image whose config digest is configDigest ("sha256:...").
-func Has(ctx context.Context, addr, target, configDigest string) (bool, error) {
+// as the image whose ID is id ("sha256:..."): the engine's image ID is the
+// digest of the config it pushes, or, with the containerd image store, the
+// digest of the manifest itself, which the registry answers with in
+// Docker-Content-Digest.
+func Has(ctx context.Context, addr, target, id string) (bool, error) {
 	repo, tag := SplitTag(target)
 	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
 	defer cancel()
@@ -65,11 +68,15 @@ func Has(ctx context.Context, addr, target, configDigest string) (bool, error) {
 		io.Copy(io.Discard, resp.Body)
 		return false, nil
 	}
+	if id != "" && resp.Header.Get("Docker-Content-Digest") == id {
+		io.Copy(io.Discard, resp.Body)
+		return true, nil
+	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
 	if err != nil {
 		return false, err
 	}
-	return ManifestConfigIs(resp.Header.Get("Content-Type"), body, configDigest), nil
+	return ManifestConfigIs(resp.Header.Get("Content-Type"), body, id), nil
 }
 
 // ManifestConfigIs tells whether a manifest (as served, with its media
