@@ -42,6 +42,28 @@ func (l *Lab) Relayed() bool {
 	return ok && r.Forwards() != nil
 }
 
+// Reattach opens the lab's machines again through its provider, so that
+// the handle uses what a forwarder now serves (Forward) instead of this
+// process's own listeners; what the handle knew of its bring-up stays.
+func (l *Lab) Reattach(ctx context.Context) error {
+	rec, err := readRecord(l.name)
+	if err != nil {
+		return err
+	}
+	if rec == nil {
+		return fmt.Errorf("lab %s has no record to open it again by", l.name)
+	}
+	r := *rec
+	r.Forwards, _ = readForwards(l.name)
+	c, err := l.prov.Open(ctx, r)
+	if err != nil {
+		return err
+	}
+	l.closeCluster()
+	l.cluster = c
+	return nil
+}
+
 // readForwards returns what a live forwarder of the lab serves, and its pid;
 // nil when none runs.
 func readForwards(name string) (map[string]string, int) {
@@ -127,4 +149,11 @@ func stopForwarder(name string) {
 	for i := 0; i < 40 && alive(pid); i++ {
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// Forwarder returns the pid of the lab's running forwarder, if one serves
+// it.
+func Forwarder(name string) (int, bool) {
+	_, pid := readForwards(name)
+	return pid, pid != 0
 }

@@ -80,6 +80,13 @@ func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		printProfile(stdout, l.BringUp())
 		fmt.Fprintln(stdout)
 	}
+	if l.Relayed() {
+		// This process's listeners end with it: hand the lab to a
+		// forwarder that lives as long as the lab, and print its addresses.
+		if err := startForwarder(ctx, l); err != nil {
+			fmt.Fprintf(stderr, "warning: %v; the addresses below work only while this command runs\n", err)
+		}
+	}
 	return printUp(ctx, stdout, stderr, l)
 }
 
@@ -95,7 +102,11 @@ func printUp(ctx context.Context, stdout, stderr io.Writer, l *lab.Lab) error {
 	fmt.Fprintf(stdout, "\nIngress:  %s (%s)\n", l.Info().Ingress, l.Info().IngressWhy)
 	fmt.Fprintf(stdout, "API:      host %s, nodes %s\n", l.Info().HostAPI, apiSummary(l.Info().NodeAPI))
 	if reg := l.Cluster().Registry(); reg.Mirror {
-		fmt.Fprintf(stdout, "Registry: %s for nodes (docker.io mirror), %s from this host\n", reg.Pull, strings.Join(reg.Push, ", "))
+		from := strings.Join(reg.QueryAddrs(), ", ") + " from this host"
+		if len(reg.Query) > 0 {
+			from += " (" + strings.Join(reg.Push, ", ") + " on the engine's host)"
+		}
+		fmt.Fprintf(stdout, "Registry: %s for nodes (docker.io mirror), %s\n", reg.Pull, from)
 	} else {
 		fmt.Fprintf(stdout, "Registry: %s on each node, %s from this host (over SSH); docker.io names are pulled by the nodes\n",
 			reg.Pull, strings.Join(reg.Push, ", "))

@@ -61,7 +61,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cmds := map[string]func(context.Context, []string, io.Writer, io.Writer) error{
-		"up": cmdUp, "down": cmdDown, "list": cmdList, "status": cmdStatus, "env": cmdEnv,
+		"up": cmdUp, "forward": cmdForward, "down": cmdDown, "list": cmdList, "status": cmdStatus, "env": cmdEnv,
 		"load": cmdLoad, "deploy": cmdDeploy, "validate": cmdValidate, "node": cmdNode, "aws": cmdAws,
 	}
 	name, rest := args[0], args[1:]
