@@ -73,6 +73,9 @@ type collector struct {
 	node  string
 	logf  func(format string, args ...any)
 	retry time.Duration // between attempts to reach the engine
+	// startWait is how long the engine may not answer at first before the
+	// collector says so.
+	startWait time.Duration
 
 	mu        sync.Mutex
 	following map[string]bool // log paths being written
@@ -80,7 +83,7 @@ type collector struct {
 }
 
 func newCollector(eng *engine, dir, node string, logf func(string, ...any)) *collector {
-	return &collector{eng: eng, dir: dir, node: node, logf: logf, retry: 500 * time.Millisecond, following: map[string]bool{}}
+	return &collector{eng: eng, dir: dir, node: node, logf: logf, retry: 500 * time.Millisecond, startWait: 30 * time.Second, following: map[string]bool{}}
 }
 
 // event is what the collector reads of an engine event.
@@ -104,15 +107,17 @@ func (c *collector) Run(ctx context.Context) {
 		defer events.Close()
 	}
 	var since int64 // timeNano of the last event written
-	reported := false
+	// The engine starts with the collector: it not answering is said only
+	// once it answered before, or after startWait.
+	reported, start := false, time.Now()
 	for ctx.Err() == nil {
 		connected, err := c.stream(ctx, events, &since)
 		if ctx.Err() != nil {
 			return
 		}
-		if connected || !reported {
+		if connected || (!reported && time.Since(start) > c.startWait) {
 			c.logf("following the engine's events: %v (trying again every %s)", err, c.retry)
-			reported = true
+			reported = !connected
 		}
 		select {
 		case <-ctx.Done():

@@ -163,12 +163,12 @@ func TestCollectorFollowsEventsAndContainers(t *testing.T) {
 }
 
 // An engine that does not answer yet (dockerd starting) is waited for,
-// and said once.
+// and said once, after a while.
 func TestCollectorWaitsForTheEngine(t *testing.T) {
 	dir := t.TempDir()
 	var n int
 	c := newCollector(unixEngine(filepath.Join(dir, "nothing.sock")), dir, "m1", func(string, ...any) { n++ })
-	c.retry = 5 * time.Millisecond
+	c.retry, c.startWait = 5*time.Millisecond, 20*time.Millisecond
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Millisecond)
 	defer cancel()
 	c.Run(ctx)
