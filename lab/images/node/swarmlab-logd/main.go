@@ -36,16 +36,16 @@ const defaultDir = "/var/log/swarmlab"
 
 const usage = `usage:
   swarmlab-logd supervise [--dir D] [--node N] [--socket S] -- COMMAND ARGS...
-  swarmlab-logd logs [--dir D] [--since S] [--tail N] [-f] [-t] SERVICE|NODE
+  swarmlab-logd logs [--dir D] [--since S] [--tail N] [-f] [-t] [--stdin-eof] SERVICE|NODE
 `
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	logf := func(format string, a ...any) { fmt.Fprintf(stderr, "swarmlab-logd: "+format+"\n", a...) }
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
@@ -76,6 +76,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fs.BoolVar(&o.timestamps, "t", false, "print each line's time")
 		fs.BoolVar(&o.timestamps, "timestamps", false, "same as -t")
 		fs.DurationVar(&o.poll, "poll", 250*time.Millisecond, "how often followed files are read")
+		stdinEOF := fs.Bool("stdin-eof", false, "stop when stdin ends (the lab attaches it, so that a reader whose client went away stops)")
 		if err := fs.Parse(args[1:]); err != nil {
 			return 2
 		}
@@ -88,6 +89,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if o.since, err = parseSince(*since, time.Now()); err != nil {
 			logf("%v", err)
 			return 2
+		}
+		if *stdinEOF && stdin != nil {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithCancel(ctx)
+			defer cancel()
+			go func() { io.Copy(io.Discard, stdin); cancel() }()
 		}
 		if err := readLogs(ctx, o); err != nil {
 			logf("%v", err)

@@ -237,16 +237,37 @@ func TestRunUsage(t *testing.T) {
 	dir := sampleLogs(t)
 	for _, args := range [][]string{{}, {"frob"}, {"logs"}, {"logs", "a", "b"}, {"logs", "--since", "soon", "w1"}} {
 		var out, errb syncBuffer
-		if code := run(context.Background(), args, &out, &errb); code != 2 {
+		if code := run(context.Background(), args, nil, &out, &errb); code != 2 {
 			t.Errorf("%v: exit %d, want 2", args, code)
 		}
 	}
 	var out, errb syncBuffer
-	if code := run(context.Background(), []string{"logs", "--dir", dir, "nope"}, &out, &errb); code != 1 || !strings.HasPrefix(errb.String(), "swarmlab-logd: no service or node") {
+	if code := run(context.Background(), []string{"logs", "--dir", dir, "nope"}, nil, &out, &errb); code != 1 || !strings.HasPrefix(errb.String(), "swarmlab-logd: no service or node") {
 		t.Errorf("unknown target: exit %d, stderr %q", code, errb.String())
 	}
 	out, errb = syncBuffer{}, syncBuffer{}
-	if code := run(context.Background(), []string{"logs", "--dir", dir, "--tail", "1", "-t", "w1"}, &out, &errb); code != 0 || out.String() != "2024-05-01T08:00:09Z level=info msg=stopping\n" {
+	if code := run(context.Background(), []string{"logs", "--dir", dir, "--tail", "1", "-t", "w1"}, nil, &out, &errb); code != 0 || out.String() != "2024-05-01T08:00:09Z level=info msg=stopping\n" {
 		t.Errorf("exit %d, stdout %q, stderr %q", code, out.String(), errb.String())
+	}
+}
+
+// A follower whose client went away (its stdin ends) stops.
+func TestFollowStopsWhenStdinEnds(t *testing.T) {
+	dir := sampleLogs(t)
+	r, w, _ := os.Pipe()
+	var out, errb syncBuffer
+	done := make(chan int)
+	go func() {
+		done <- run(context.Background(), []string{"logs", "--dir", dir, "-f", "--stdin-eof", "--poll", "5ms", "w1"}, r, &out, &errb)
+	}()
+	time.Sleep(30 * time.Millisecond)
+	w.Close()
+	select {
+	case code := <-done:
+		if code != 0 || !strings.Contains(out.String(), "msg=stopping") {
+			t.Errorf("exit %d, stdout %q, stderr %q", code, out.String(), errb.String())
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the follower did not stop when its stdin ended")
 	}
 }
