@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -185,6 +186,7 @@ func printPublished(ctx context.Context, w io.Writer, l *lab.Lab) {
 func cmdDown(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("down", flag.ContinueOnError)
 	all := fs.Bool("all", false, "remove every lab, and the registry cache")
+	purge := fs.Bool("purge", false, "remove the lab's kept logs too (with --all: every lab's)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -200,6 +202,13 @@ func cmdDown(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		for _, n := range names {
 			fmt.Fprintf(stdout, "Removed lab %s\n", n)
 		}
+		if *purge && err == nil {
+			var pruned []string
+			pruned, err = lab.PruneKeptLogs(ctx)
+			for _, n := range pruned {
+				fmt.Fprintf(stdout, "Removed the logs of lab %s\n", n)
+			}
+		}
 		return err
 	}
 	if err := atMost(pos, 1, "one lab name"); err != nil {
@@ -213,6 +222,15 @@ func cmdDown(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	fmt.Fprintf(stdout, "Removed lab %s\n", name)
+	if *purge {
+		if err := lab.PruneLogs(ctx, name); err != nil && !errors.Is(err, lab.ErrNoLogs) {
+			return err
+		} else if err == nil {
+			fmt.Fprintf(stdout, "Removed the logs of lab %s\n", name)
+		}
+	} else if kept, err := lab.KeptLogs(ctx); err == nil && slices.Contains(kept, name) {
+		fmt.Fprintf(stdout, "Its logs are kept: swarmlab logs %s SERVICE|NODE; remove them with: swarmlab logs --prune %s\n", name, name)
+	}
 	return nil
 }
 
