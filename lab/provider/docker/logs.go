@@ -100,6 +100,9 @@ func (p *Provider) reader(ctx context.Context, lab string, cmd []string, stdin b
 			AttachStdout: true, AttachStderr: true,
 		},
 		HostConfig: &container.HostConfig{
+			// A started reader goes when it ends, even if this process
+			// went first (its stdin then ends, and so does it).
+			AutoRemove:  stdin,
 			NetworkMode: "none",
 			Mounts:      []mount.Mount{{Type: mount.TypeVolume, Source: common.LogsVolume(lab), Target: common.LogsDir, ReadOnly: true}},
 		},
@@ -137,6 +140,8 @@ func (p *Provider) ReadLogs(ctx context.Context, lab string, args []string, stdo
 		return fmt.Errorf("attaching to the reader of the logs of lab %s: %w", lab, err)
 	}
 	defer att.Close()
+	// Asked before the start: a reader that ends at once is removed at once.
+	wait := p.host.ContainerWait(ctx, id, client.ContainerWaitOptions{Condition: container.WaitConditionRemoved})
 	if _, err := p.host.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
 		return fmt.Errorf("starting the reader of the logs of lab %s: %w", lab, err)
 	}
@@ -157,7 +162,6 @@ func (p *Provider) ReadLogs(ctx context.Context, lab string, args []string, stdo
 			return fmt.Errorf("reading the logs of lab %s: %w", lab, err)
 		}
 	}
-	wait := p.host.ContainerWait(ctx, id, client.ContainerWaitOptions{Condition: container.WaitConditionNotRunning})
 	select {
 	case <-ctx.Done():
 		return nil

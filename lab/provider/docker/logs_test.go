@@ -216,8 +216,8 @@ func TestReadLogsRunsTheReaderOnTheVolume(t *testing.T) {
 	if _, ok := c.Config.Labels[common.LabelLab]; ok || c.Config.Labels[common.LabelLogs] != "l1" {
 		t.Errorf("reader labels %v", c.Config.Labels)
 	}
-	if !c.Config.OpenStdin || !c.Config.StdinOnce {
-		t.Error("the reader's stdin is not attached: a reader whose client went away would follow forever")
+	if !c.Config.OpenStdin || !c.Config.StdinOnce || !c.HostConfig.AutoRemove {
+		t.Error("the reader's stdin is not attached, or it is not removed when it ends: a reader whose client went away would follow forever, or stay")
 	}
 	if !slices.Equal(e.started, []string{"reader1"}) || !slices.Equal(e.removed, []string{"reader1"}) {
 		t.Errorf("started %v, removed %v", e.started, e.removed)
