@@ -16,8 +16,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/moby/moby/api/pkg/stdcopy"
-	"github.com/moby/moby/client"
 	. "github.com/onsi/ginkgo/v2"
 	"github.com/onsi/ginkgo/v2/reporters"
 	"github.com/onsi/ginkgo/v2/types"
@@ -28,8 +26,9 @@ import (
 // Every run writes, into its own directory under the report directory:
 //   junit.xml    Ginkgo's JUnit report
 //   report.json  what the run measured (runReport)
-//   failed/<spec>/  on a failed spec: each node's dockerd log, each service's
-//                logs, the swarm's status and HAProxy's stats
+//   failed/<spec>/  on a failed spec: the lab's logs bundle (lab.ExportLogs:
+//                each node's dockerd log and events, each task's log, the
+//                swarm's nodes, services and tasks), its status and HAProxy's stats
 
 // runReport is report.json.
 type runReport struct {
@@ -365,8 +364,10 @@ func (f *faultRun) end(ctx context.Context) probe.Summary {
 
 func ptr[T any](v T) *T { return &v }
 
-// saveDiagnostics writes what explains a failure next to the report: each
-// node's dockerd log, each service's logs, the swarm status, HAProxy stats.
+// saveDiagnostics writes what explains a failure next to the report: the
+// lab's logs bundle (lab.ExportLogs, what swarmlab export logs writes:
+// every node's dockerd log and events, every task's log, the swarm's
+// nodes, services and tasks), the swarm status, HAProxy stats.
 func saveDiagnostics(ctx context.Context, spec string) string {
 	dir := filepath.Join(reportDir(), "failed", slug(spec))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -382,41 +383,18 @@ func saveDiagnostics(ctx context.Context, spec string) string {
 			fmt.Fprintf(f, "\n[swarmlab e2e: could not collect this: %v]\n", err)
 		}
 	}
-	sut.lab.Refresh(ctx)
-	for _, n := range sut.lab.Cluster().Nodes() {
-		write("node-"+n.Name()+"-dockerd.log", func(f *os.File) error {
-			return n.Logs(ctx, f)
-		})
+	if err := sut.lab.ExportLogs(ctx, dir); err != nil {
+		GinkgoWriter.Printf("logs bundle of the failure: %v (see %s)\n", err, filepath.Join(dir, "README.txt"))
 	}
-	mgr, err := sut.manager(ctx)
-	if err != nil {
-		write("services.txt", func(f *os.File) error { return err })
-	} else {
-		if svcs, err := mgr.ServiceList(ctx, client.ServiceListOptions{}); err == nil {
-			for _, s := range svcs.Items {
-				write("service-"+s.Spec.Name+".log", func(f *os.File) error {
-					lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-					defer cancel()
-					rc, err := mgr.ServiceLogs(lctx, s.ID, client.ServiceLogsOptions{ShowStdout: true, ShowStderr: true, Timestamps: true, Details: true})
-					if err != nil {
-						return err
-					}
-					defer rc.Close()
-					_, err = stdcopy.StdCopy(f, f, rc)
-					return err
-				})
-			}
+	write("swarm-status.json", func(f *os.File) error {
+		st, err := sut.lab.Status(ctx)
+		if err != nil {
+			return err
 		}
-		write("swarm-status.json", func(f *os.File) error {
-			st, err := sut.lab.Status(ctx)
-			if err != nil {
-				return err
-			}
-			e := json.NewEncoder(f)
-			e.SetIndent("", "  ")
-			return e.Encode(st)
-		})
-	}
+		e := json.NewEncoder(f)
+		e.SetIndent("", "  ")
+		return e.Encode(st)
+	})
 	write("edge-stats.txt", func(f *os.File) error {
 		st, err := sut.edgeStatsRead(ctx)
 		if err != nil {

@@ -38,7 +38,8 @@ type contextFile struct {
 
 // readContext lists the directory dir of fsys in lexical order (fs.WalkDir's order). A file is
 // executable if its mode says so (on-disk directories) or if it starts with "#!" (go:embed
-// forgets modes): build contexts need no COPY --chmod, which the classic builder lacks.
+// forgets modes): build contexts need no COPY --chmod, which the classic builder lacks. Go test
+// files are left out: they are no build input.
 func readContext(fsys fs.FS, dir string) ([]contextFile, error) {
 	if dir == "" {
 		dir = "."
@@ -64,6 +65,9 @@ func readContext(fsys fs.FS, dir string) ([]contextFile, error) {
 		}
 		if !d.Type().IsRegular() && d.Type()&fs.ModeSymlink == 0 {
 			return nil // sockets, devices, pipes: not build inputs
+		}
+		if strings.HasSuffix(rel, "_test.go") {
+			return nil // the tests of a Go program of the context (programs.go)
 		}
 		data, err := fs.ReadFile(fsys, p) // follows symlinks of on-disk directories
 		if err != nil {

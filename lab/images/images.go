@@ -16,7 +16,8 @@
 // The images:
 //   - base: the shared first layer (not run by itself);
 //   - node: a Swarm node, Docker-in-Docker on Debian's dockerd (see node/Dockerfile for how it
-//     must be run);
+//     must be run), with the lab's log collector swarmlab-logd (node/swarmlab-logd, a Go
+//     program built into the context: programs.go);
 //   - sshnode: a stand-in for a host of your own (sshd, and dockerd on its unix socket only),
 //     for testing the ssh provider locally;
 //   - registry: Debian's docker-registry without auth, on :5000;
@@ -69,6 +70,9 @@ type Image struct {
 	Base   string   // the image its build starts FROM: BaseImage, or the lab image named by On
 	On     string   // the lab image it is built on ("base"), passed as BaseArg; empty for none
 	dir    string   // the build context: a directory of contexts
+	// programs are directories of the context holding a Go program's sources, each built into
+	// the context as a file of that name (programs.go).
+	programs []string
 }
 
 // Ref is the image's local reference, e.g. "swarmlab/node:3f2a9c1b0d4e".
@@ -93,15 +97,16 @@ func (i Image) Standard() bool { return len(i.Public) > 0 }
 func (i Image) Files() (fs.FS, string) { return contexts, i.dir }
 
 type spec struct {
-	name   string
-	on     string // the lab image it is built on
-	public []string
+	name     string
+	on       string // the lab image it is built on
+	public   []string
+	programs []string // Go programs of the context (programs.go)
 }
 
 // specs lists the images in build order: an image's base comes before it.
 var specs = []spec{
 	{name: "base"},
-	{name: "node", on: "base"},
+	{name: "node", on: "base", programs: []string{"swarmlab-logd"}},
 	{name: "sshnode", on: "base"},
 	{name: "registry", on: "base"},
 	{name: "redis", on: "base", public: []string{"redis:latest", "redis:7"}},
@@ -139,6 +144,8 @@ func imagesOf(fsys fs.FS, specs []spec) ([]Image, error) {
 			Public: append([]string(nil), s.public...),
 			On:     s.on,
 			dir:    s.name,
+
+			programs: append([]string(nil), s.programs...),
 		}
 		froms := dockerfileFroms(string(df), nil)
 		if s.on != "" {
@@ -224,6 +231,7 @@ func All() []Image {
 	copy(out, a)
 	for i := range out {
 		out[i].Public = append([]string(nil), a[i].Public...)
+		out[i].programs = append([]string(nil), a[i].programs...)
 	}
 	return out
 }
@@ -338,7 +346,7 @@ func buildImage(ctx context.Context, cli client.APIClient, img Image, out func(f
 			return fmt.Errorf("build %s: base image %s is missing (%s)", img.Ref(), img.Base, how)
 		}
 	}
-	tarball, err := TarFS(contexts, img.dir)
+	tarball, err := contextTar(ctx, cli, img)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -222,6 +223,7 @@ func printPublished(ctx context.Context, w io.Writer, l *lab.Lab) {
 func cmdDown(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("down", flag.ContinueOnError)
 	all := fs.Bool("all", false, "remove every lab, and the registry cache")
+	purge := fs.Bool("purge", false, "remove the lab's kept logs too (with --all: every lab's)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -236,6 +238,13 @@ func cmdDown(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		for _, n := range names {
 			fmt.Fprintf(stdout, "Removed lab %s\n", n)
+		}
+		if *purge && err == nil {
+			var pruned []string
+			pruned, err = lab.PruneKeptLogs(ctx)
+			for _, n := range pruned {
+				fmt.Fprintf(stdout, "Removed the logs of lab %s\n", n)
+			}
 		}
 		if err == nil {
 			// Every context swarmlab wrote, also of labs removed before
@@ -263,6 +272,15 @@ func cmdDown(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintf(stderr, "warning: docker context %s not removed: %v; remove it with: docker context rm %s\n", contextName(name), err, contextName(name))
 	} else if removed {
 		fmt.Fprintf(stdout, "Removed docker context %s\n", contextName(name))
+	}
+	if *purge {
+		if err := lab.PruneLogs(ctx, name); err != nil && !errors.Is(err, lab.ErrNoLogs) {
+			return err
+		} else if err == nil {
+			fmt.Fprintf(stdout, "Removed the logs of lab %s\n", name)
+		}
+	} else if kept, err := lab.KeptLogs(ctx); err == nil && slices.Contains(kept, name) {
+		fmt.Fprintf(stdout, "Its logs are kept: swarmlab logs %s SERVICE|NODE; remove them with: swarmlab logs --prune %s\n", name, name)
 	}
 	return nil
 }

@@ -16,7 +16,7 @@ const usage = `swarmlab: multi-node Docker Swarm labs on one machine
 
 Usage:
   swarmlab up [TOPOLOGY] [--name N] [--keep-on-failure]
-  swarmlab down [NAME] | --all
+  swarmlab down [NAME] [--purge] | --all [--purge]
   swarmlab list [--json]
   swarmlab status [NAME] [--json]
   swarmlab env [NAME] [--node NODE]
@@ -24,6 +24,9 @@ Usage:
   swarmlab deploy STACK.yml [--name N] [--stack S]
   swarmlab validate FILE...
   swarmlab node kill|stop|start|pause|unpause|partition|heal NODE [--name N]
+  swarmlab logs [NAME] SERVICE|NODE [--since D] [--tail N] [-f] [-t]
+  swarmlab logs --prune [NAME]
+  swarmlab export logs [NAME] DIR
   swarmlab aws up TOPOLOGY --cidr C --key-name K [--region R] [--instance-type T]
                   [--vpc-id V --subnet-id S] [--ami A] [--user U] [--identity-file F] [--out FILE]
   swarmlab aws down TOPOLOGY [--region R]
@@ -35,6 +38,11 @@ commands use that lab.
 up also writes the docker context swarmlab-NAME (docker --context
 swarmlab-NAME node ls), which down removes.
 list prints every lab: provider, nodes, the nodes' engine version, age.
+logs prints a service's tasks' output (SERVICE with or without its stack's
+prefix), merged in time order, or NODE's engine log. A docker lab keeps them
+as they are written: for tasks that are gone, nodes that were killed, and
+after down, until logs --prune or down --purge. export logs writes them all,
+with the swarm's nodes, services and tasks, into DIR.
 env prints the shell exports that point the docker CLI at the lab's manager
 (the leader), or at NODE's own engine with --node.
 load copies images from this machine's engine into the lab registry, so
@@ -63,6 +71,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cmds := map[string]func(context.Context, []string, io.Writer, io.Writer) error{
 		"up": cmdUp, "forward": cmdForward, "down": cmdDown, "list": cmdList, "status": cmdStatus, "env": cmdEnv,
 		"load": cmdLoad, "deploy": cmdDeploy, "validate": cmdValidate, "node": cmdNode, "aws": cmdAws,
+		"logs": cmdLogs, "export": cmdExport,
 	}
 	name, rest := args[0], args[1:]
 	if name == "help" || name == "-h" || name == "--help" {

@@ -94,6 +94,9 @@ func (p *Provider) Create(ctx context.Context, t *topology.Topology, opts provid
 	if err := p.checkFree(ctx, t.Name); err != nil {
 		return nil, err
 	}
+	if err := p.ensureLogsVolume(ctx, t.Name, opts.RunID, logf); err != nil { // logs.go
+		return nil, err
+	}
 	src, _ := filepath.Abs(t.Source())
 	base := map[string]string{common.LabelLab: t.Name, common.LabelRun: opts.RunID, common.LabelTopology: src}
 	reach, _, closeReach, err := p.reacher(ctx, t.Name, base, nil)
@@ -312,6 +315,7 @@ func (p *Provider) startNode(ctx context.Context, reach reachFunc, lab string, i
 			staticIP(networkName(lab), ip),
 			testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
 				common.NodeHostConfig(hc, privileged, vol)
+				hc.Mounts = append(hc.Mounts, logsMount(lab)) // the lab's kept logs (logs.go)
 				hc.PortBindings = loopbackPort(enginePort, port)
 			}),
 			testcontainers.WithLogger(tclog.NewNoopLogger()),

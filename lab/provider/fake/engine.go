@@ -11,7 +11,8 @@ import (
 
 // Engine is just enough of a Docker engine, over HTTP, to stand for this
 // machine's engine in a bring-up on the fake provider: it answers pings,
-// has every image (but those Missing names), and lists nothing. It records
+// has every image (but those Missing names), and lists nothing (containers,
+// networks, volumes, and a swarm's nodes, services and tasks). It records
 // the paths it was asked. A pull fails (as where no registry is reachable)
 // unless Pullable names the image. A push goes to the Registry PushTo
 // names for its address, and fails for any other.
@@ -174,7 +175,8 @@ func (e *Engine) serve(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte(`[{"Untagged":"` + name + `"}]`))
 	case strings.HasSuffix(path, "/volumes"):
 		w.Write([]byte(`{"Volumes":[]}`))
-	case strings.HasSuffix(path, "/containers/json"), strings.HasSuffix(path, "/networks"):
+	case strings.HasSuffix(path, "/containers/json"), strings.HasSuffix(path, "/networks"),
+		strings.HasSuffix(path, "/nodes"), strings.HasSuffix(path, "/services"), strings.HasSuffix(path, "/tasks"):
 		w.Write([]byte(`[]`))
 	default:
 		w.WriteHeader(http.StatusNotFound)
