@@ -206,15 +206,21 @@ func Host(ctx context.Context) (*client.Client, error) {
 // answer: trying again will not help until one is started.
 var ErrNoEngine = errors.New("no Docker engine answers")
 
-// NewProvider returns the provider for a topology's provider type (nil: docker).
+// NewProvider returns the provider for a topology's provider type (nil: docker):
+// for docker, one that runs the node image of the topology's engine.
 func NewProvider(ctx context.Context, host client.APIClient, t *topology.Topology) (provider.Provider, error) {
-	kind := topology.ProviderDocker
+	kind, engine := topology.ProviderDocker, ""
 	if t != nil {
-		kind = t.Provider.Type
+		kind, engine = t.Provider.Type, t.Engine()
 	}
 	switch kind {
 	case "", topology.ProviderDocker:
-		return docker.New(host, images.Node().Ref(), images.Registry().Ref()), nil
+		node, err := images.NodeFor(engine) // the nodes' image, for the topology's engine
+
+		if err != nil {
+			return nil, err
+		}
+		return docker.New(host, node.Ref(), images.Registry().Ref()), nil
 	case topology.ProviderSSH:
 		return sshprovider.New(t, host, images.Registry().Ref()), nil
 	default:
