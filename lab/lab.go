@@ -46,6 +46,10 @@ type Options struct {
 	KeepOnFailure bool
 	// Out receives one status line per step; nil discards them.
 	Out io.Writer
+	// Progress receives the lines of the lab's own images being built,
+	// where the host engine lacks some (a fresh machine: the first bring-up
+	// builds them, Debian base images included); nil: os.Stderr.
+	Progress io.Writer
 	// Provider makes the lab's machines; nil: the one the topology names
 	// (NewProvider), on Host.
 	Provider provider.Provider
@@ -59,6 +63,8 @@ type Info struct {
 	HostAPI    string            `json:"hostAPI"`
 	HostCgroup string            `json:"hostCgroup"`
 	NodeAPI    map[string]string `json:"nodeAPI"`
+	// NodeEngine is each node's Docker engine version ("26.1.5+dfsg1").
+	NodeEngine map[string]string `json:"nodeEngine"`
 	NodeCgroup string            `json:"nodeCgroup"`
 	Ingress    string            `json:"ingress"`
 	// IngressWhy says how the ingress mode was decided.

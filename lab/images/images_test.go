@@ -942,7 +942,9 @@ func TestEnsureDebian(t *testing.T) {
 	})
 	t.Run("no debootstrap", func(t *testing.T) {
 		stubDebootstrap(t, nil)
-		lookDebootstrap = func(context.Context, func(string, ...any)) error { return errors.New("the debootstrap program is missing") }
+		lookDebootstrap = func(context.Context, func(string, ...any)) error {
+			return errors.New("the debootstrap program is missing")
+		}
 		err := EnsureDebian(ctx, newFakeEngine(), Bookworm, Options{})
 		if err == nil || !strings.Contains(err.Error(), "cannot pull debian:bookworm-slim, nor make it: the debootstrap program is missing") {
 			t.Errorf("err = %v", err)
