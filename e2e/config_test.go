@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/swarmlab/swarmlab/lab/images"
+	"github.com/swarmlab/swarmlab/lab/topology"
 )
 
 // What a run is told through the environment.
@@ -18,6 +19,11 @@ const (
 	// ("swarm-ha") or a path to a topology file.
 	envTopology     = "SWARMLAB_TOPOLOGY"
 	defaultTopology = "swarm-3"
+	// envEngine ("26" or "20.10") overrides the Docker engine the
+	// topology's nodes run (provider.engine), for this run: scripts/test
+	// runs one topology on 20.10 so. It is topology.EngineEnv, applied by
+	// topology.LoadFile; an ssh topology ignores it, with a warning.
+	envEngine = topology.EngineEnv
 	// envKeep = 1 leaves the lab up after the run, for inspection.
 	envKeep = "SWARMLAB_KEEP"
 	// envReportDir is where the JUnit and JSON reports go (default
@@ -115,3 +121,6 @@ func moduleRoot() string {
 }
 
 func keepLab() bool { return os.Getenv(envKeep) == "1" }
+
+// engineFromEnv is the engine SWARMLAB_ENGINE asks for, or "".
+func engineFromEnv() string { return os.Getenv(envEngine) }

@@ -96,7 +96,14 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	topoName := topo.Name
 	name := "e2e-" + topoName
 
-	By(fmt.Sprintf("bringing up %s as lab %s", path, name))
+	engine := ""
+	if e := topo.Engine(); e != "" {
+		engine = ", Docker " + e
+		if engineFromEnv() != "" {
+			engine += " (" + envEngine + ")"
+		}
+	}
+	By(fmt.Sprintf("bringing up %s as lab %s%s", path, name, engine))
 	// The lab library handles no signals; labtest does, for this test
 	// binary: Ctrl-C or SIGTERM cancels a bring-up in flight (which removes
 	// what it made), writes the report of the specs that ended, removes the
@@ -125,8 +132,9 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	run.Lock()
 	run.bringUp = up
 	run.Unlock()
-	GinkgoWriter.Printf("lab %s up in %.1fs; ingress %s (%s); API host %s, nodes %v\n",
-		l.Name(), l.BringUp().Total.Seconds(), l.Info().Ingress, l.Info().IngressWhy, l.Info().HostAPI, l.Info().NodeAPI)
+	GinkgoWriter.Printf("lab %s up in %.1fs; ingress %s (%s); API host %s, nodes %v; Docker %s\n",
+		l.Name(), l.BringUp().Total.Seconds(), l.Info().Ingress, l.Info().IngressWhy, l.Info().HostAPI, l.Info().NodeAPI,
+		lab.EngineSummary(l.Cluster().Nodes(), l.Info().NodeEngine))
 
 	By("deploying the e2e stack: echo behind an HAProxy edge")
 	start := time.Now()

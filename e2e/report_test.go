@@ -45,6 +45,7 @@ type runReport struct {
 	Counts       map[string]int `json:"counts"`
 	BringUp      *bringUpReport `json:"bringUp,omitempty"`
 	APIVersions  *apiReport     `json:"apiVersions,omitempty"`
+	Engine       *engineReport  `json:"engine,omitempty"`
 	Ingress      *ingressReport `json:"ingress,omitempty"`
 	Variants     []variant      `json:"variants,omitempty"`
 	Specs        []specReport   `json:"specs"`
@@ -66,6 +67,14 @@ type bringUpReport struct {
 type apiReport struct {
 	Host  string            `json:"host"`
 	Nodes map[string]string `json:"nodes"`
+}
+
+// engineReport is the Docker engine the nodes run: the topology's pin (after
+// SWARMLAB_ENGINE) and each node's version.
+type engineReport struct {
+	Pinned  string            `json:"pinned,omitempty"`
+	FromEnv bool              `json:"fromEnv,omitempty"` // set by SWARMLAB_ENGINE
+	Nodes   map[string]string `json:"nodes"`
 }
 
 type ingressReport struct {
@@ -447,6 +456,7 @@ func writeReports(report Report) {
 		rr.TopologyFile, rr.Lab = sut.topo.Source(), sut.lab.Name()
 		rr.APIVersions = &apiReport{Host: sut.lab.Info().HostAPI, Nodes: sut.lab.Info().NodeAPI}
 		rr.Ingress = &ingressReport{Mode: sut.lab.Info().Ingress, Why: sut.lab.Info().IngressWhy}
+		rr.Engine = &engineReport{Pinned: sut.topo.Engine(), FromEnv: engineFromEnv() != "", Nodes: sut.lab.Info().NodeEngine}
 	}
 	skipReason := beforeAllSkips(report.SpecReports)
 	var notRun []string

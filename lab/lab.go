@@ -46,6 +46,10 @@ type Options struct {
 	KeepOnFailure bool
 	// Out receives one status line per step; nil discards them.
 	Out io.Writer
+	// Progress receives the lines of the lab's own images being built,
+	// where the host engine lacks some (a fresh machine: the first bring-up
+	// builds them, Debian base images included); nil: os.Stderr.
+	Progress io.Writer
 	// Provider makes the lab's machines; nil: the one the topology names
 	// (NewProvider), on Host.
 	Provider provider.Provider
@@ -59,6 +63,8 @@ type Info struct {
 	HostAPI    string            `json:"hostAPI"`
 	HostCgroup string            `json:"hostCgroup"`
 	NodeAPI    map[string]string `json:"nodeAPI"`
+	// NodeEngine is each node's Docker engine version ("26.1.5+dfsg1").
+	NodeEngine map[string]string `json:"nodeEngine"`
 	NodeCgroup string            `json:"nodeCgroup"`
 	Ingress    string            `json:"ingress"`
 	// IngressWhy says how the ingress mode was decided.
@@ -206,15 +212,21 @@ func Host(ctx context.Context) (*client.Client, error) {
 // answer: trying again will not help until one is started.
 var ErrNoEngine = errors.New("no Docker engine answers")
 
-// NewProvider returns the provider for a topology's provider type (nil: docker).
+// NewProvider returns the provider for a topology's provider type (nil: docker):
+// for docker, one that runs the node image of the topology's engine.
 func NewProvider(ctx context.Context, host client.APIClient, t *topology.Topology) (provider.Provider, error) {
-	kind := topology.ProviderDocker
+	kind, engine := topology.ProviderDocker, ""
 	if t != nil {
-		kind = t.Provider.Type
+		kind, engine = t.Provider.Type, t.Engine()
 	}
 	switch kind {
 	case "", topology.ProviderDocker:
-		return docker.New(host, images.Node().Ref(), images.Registry().Ref()), nil
+		node, err := images.NodeFor(engine) // the nodes' image, for the topology's engine
+
+		if err != nil {
+			return nil, err
+		}
+		return docker.New(host, node.Ref(), images.Registry().Ref()), nil
 	case topology.ProviderSSH:
 		return sshprovider.New(t, host, images.Registry().Ref()), nil
 	default:

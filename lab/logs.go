@@ -104,7 +104,13 @@ func hostKeeper(ctx context.Context) (logKeeper, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return docker.New(host, images.Node().Ref(), images.Registry().Ref()), func() { host.Close() }, nil
+	// Its readers run swarmlab-logd from a node image: any has it.
+	node, err := images.NodeFor(images.DefaultEngine)
+	if err != nil {
+		host.Close()
+		return nil, nil, err
+	}
+	return docker.New(host, node.Ref(), images.Registry().Ref()), func() { host.Close() }, nil
 }
 
 // KeptLogs names the labs whose logs the host engine keeps, whether they

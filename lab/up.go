@@ -60,7 +60,7 @@ func Up(ctx context.Context, t *topology.Topology, opts Options) (l *Lab, err er
 	l = &Lab{name: t.Name, runID: newRunID(), topo: t, prov: p, host: host}
 	// Every lab is found again by name through its record, written when
 	// its machines are about to be made.
-	s := &upState{lab: l, rec: newRecord(t, l.runID, HostAddr()), d: &deployment{}, registryUp: make(chan struct{}), seq: sequential()}
+	s := &upState{lab: l, rec: newRecord(t, l.runID, HostAddr()), d: &deployment{}, registryUp: make(chan struct{}), seq: sequential(), progress: opts.Progress}
 
 	removeOnFailure := func() {
 		afterFailure(ctx, opts.KeepOnFailure, out, l.name, func(cctx context.Context) error {
@@ -121,6 +121,8 @@ type upState struct {
 	// background image job waits for before it pushes.
 	registryUp chan struct{}
 	seq        bool // SWARMLAB_UP_SEQUENTIAL: see sequential
+	// progress gets the lines of image builds (Options.Progress).
+	progress io.Writer
 }
 
 // An action is one named part of a bring-up.
@@ -187,7 +189,9 @@ func plan(s *upState) ([]action, error) {
 		}})
 	}
 	acts = append(acts,
-		step{"Checking images", func(ctx context.Context, s *upState) error { return checkImages(ctx, s.lab.host) }},
+		step{"Checking images", func(ctx context.Context, s *upState) error {
+			return ensureImages(ctx, s.lab.host, s.lab.topo, s.progress)
+		}},
 		step{fmt.Sprintf("Starting %d nodes and the registry", len(t.Nodes)), createMachines},
 		step{"Preflight and registry push", func(ctx context.Context, s *upState) error { return s.lab.preflightAndPush(ctx) }},
 		step{"Forming the swarm", func(ctx context.Context, s *upState) error { return s.lab.formSwarm(ctx) }},
@@ -349,7 +353,11 @@ func (r *runner) step(ctx context.Context, name string, fn func(context.Context)
 	}
 	d := time.Since(start)
 	stopClock()
-	return r.record(StepTiming{Name: name, Duration: d, Start: r.offset(start), Sub: prof.steps(r.base())}, err, "")
+	note := ""
+	if n := prof.stepNote(); n != "" && err == nil {
+		note = "  " + n
+	}
+	return r.record(StepTiming{Name: name, Duration: d, Start: r.offset(start), Sub: prof.steps(r.base())}, err, note)
 }
 
 func (r *runner) base() time.Time {
@@ -438,6 +446,7 @@ func (r *runner) join(ctx context.Context, j *job) error {
 // goroutine.
 type profile struct {
 	mu   sync.Mutex
+	note string // what the step's line adds after its time (stepNote)
 	subs []struct {
 		name  string
 		start time.Time
@@ -449,6 +458,22 @@ type profileKey struct{}
 
 func withProfile(ctx context.Context, p *profile) context.Context {
 	return context.WithValue(ctx, profileKey{}, p)
+}
+
+// stepNote sets what the line of the step running in ctx says after its
+// time (the last call wins).
+func stepNote(ctx context.Context, note string) {
+	if p, ok := ctx.Value(profileKey{}).(*profile); ok {
+		p.mu.Lock()
+		p.note = note
+		p.mu.Unlock()
+	}
+}
+
+func (p *profile) stepNote() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.note
 }
 
 // subStep runs fn and records it as a part of the step running in ctx.
@@ -524,16 +549,85 @@ func isTerminal(w io.Writer) bool {
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
-// checkImages fails early, with the fix, when bootstrap has not built the
-// lab's images.
-func checkImages(ctx context.Context, host client.APIClient) error {
-	var errs []error
-	for _, img := range images.All() {
+// labImages are the lab images a bring-up of t needs on this machine's
+// engine: the registry and the standard images it pushes, and for a docker
+// topology the node image of its engine.
+func labImages(t *topology.Topology) ([]images.Image, error) {
+	need := []images.Image{images.Registry()}
+	if t.Provider.Type == "" || t.Provider.Type == topology.ProviderDocker {
+		node, err := images.NodeFor(t.Engine())
+		if err != nil {
+			return nil, err
+		}
+		need = append([]images.Image{node}, need...)
+	}
+	return append(need, images.Standard()...), nil
+}
+
+// ensureImages makes sure the images the lab needs are on the host engine:
+// those that are missing are built (base and Debian images included, pulled
+// or made with debootstrap where missing: see images.EnsureWith), one line
+// per image on progress. With every image there it only looks.
+func ensureImages(ctx context.Context, host client.APIClient, t *topology.Topology, progress io.Writer) error {
+	need, err := labImages(t)
+	if err != nil {
+		return err
+	}
+	var missing []string
+	for _, img := range need {
 		if _, err := images.Resolve(ctx, host, img); err != nil {
-			errs = append(errs, err)
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			missing = append(missing, img.Name)
 		}
 	}
-	return errors.Join(errs...)
+	if len(missing) == 0 {
+		return nil
+	}
+	if progress == nil {
+		progress = os.Stderr
+	}
+	logf := func(format string, args ...any) { fmt.Fprintf(progress, "images: "+format+"\n", args...) }
+	logf("building what this lab lacks: %s", strings.Join(missing, ", "))
+	start := time.Now()
+	if _, err := images.EnsureWith(ctx, host, images.Options{Logf: logf, Only: missing}); err != nil {
+		return err
+	}
+	logf("ready in %s", time.Since(start).Round(100*time.Millisecond))
+	return nil
+}
+
+// EngineSummary says which Docker engine versions the nodes run, by node
+// name (versions, from Info.NodeEngine): "26.1.5+dfsg1 on all 3 nodes", or
+// for a mix, "26.1.5+dfsg1 on m1, w1; 20.10.24+dfsg1 on w2" (versions in
+// the order of their first node); "unknown" for a node without one.
+func EngineSummary(nodes []provider.Node, versions map[string]string) string {
+	var order []string
+	on := map[string][]string{}
+	for _, n := range nodes {
+		v := versions[n.Name()]
+		if v == "" {
+			v = "unknown"
+		}
+		if _, ok := on[v]; !ok {
+			order = append(order, v)
+		}
+		on[v] = append(on[v], n.Name())
+	}
+	switch {
+	case len(order) == 0:
+		return "on no node"
+	case len(order) == 1 && len(nodes) == 1:
+		return order[0] + " on " + nodes[0].Name()
+	case len(order) == 1:
+		return fmt.Sprintf("%s on all %d nodes", order[0], len(nodes))
+	}
+	parts := make([]string, len(order))
+	for i, v := range order {
+		parts[i] = v + " on " + strings.Join(on[v], ", ")
+	}
+	return strings.Join(parts, "; ")
 }
 
 // preflightAndPush measures the engines and fills the lab registry, at once:
@@ -551,7 +645,7 @@ func (l *Lab) preflightAndPush(ctx context.Context) error {
 // preflight records the API versions negotiated with the host and each node,
 // the cgroup versions, and whether IPVS works, which decides the ingress mode.
 func (l *Lab) preflight(ctx context.Context) error {
-	info := Info{NodeAPI: map[string]string{}, HostAPI: l.host.ClientVersion()}
+	info := Info{NodeAPI: map[string]string{}, NodeEngine: map[string]string{}, HostAPI: l.host.ClientVersion()}
 	if hi, err := l.host.Info(ctx, client.InfoOptions{}); err == nil {
 		info.HostCgroup = hi.Info.CgroupVersion
 	}
@@ -579,6 +673,7 @@ func (l *Lab) preflight(ctx context.Context) error {
 			info.NodeAPI[n.Name()] = v
 			if err == nil {
 				info.NodeCgroup = ni.Info.CgroupVersion
+				info.NodeEngine[n.Name()] = ni.Info.ServerVersion
 			}
 		}()
 	}
@@ -588,6 +683,7 @@ func (l *Lab) preflight(ctx context.Context) error {
 	}
 	info.Ingress, info.IngressWhy = l.detectIngress(ctx)
 	l.info = info
+	stepNote(ctx, "Docker "+EngineSummary(nodes, info.NodeEngine))
 	return nil
 }
 

@@ -3,21 +3,27 @@
 //
 // Their build contexts are embedded in the binary (the directories beside this file, one per
 // image, each holding a Dockerfile). An image's tag is a hash of its build inputs (HashFS), e.g.
-// swarmlab/node:3f2a9c1b0d4e, so an image is rebuilt exactly when its files change, and nothing is
-// built when the tag is already there.
+// swarmlab/registry:3f2a9c1b0d4e, so an image is rebuilt exactly when its files change, and
+// nothing is built when the tag is already there. An image made in several variants from one
+// context (the node, one per Docker engine) has the variant before the hash:
+// swarmlab/node:26-5d1c0a9e7f32, swarmlab/node:20.10-0b6e4f1a2c3d.
 //
-// The first image, base, is debian:bookworm-slim (which must exist locally: scripts/bootstrap
-// pulls it, or makes it with debootstrap when nothing can be pulled) with the apt preamble every
-// other image shares (base/Dockerfile). The others are built on it: their Dockerfiles start
-// `ARG SWARMLAB_BASE` / `FROM ${SWARMLAB_BASE}`, the build gets base's hashed tag in that build
-// argument, and an image's own tag hashes base's tag with its files, so that a change of base
-// rebuilds every image on it. Building an image builds its base first when that is missing.
+// The first images, base and base-trixie, are debian:bookworm-slim and debian:trixie-slim with
+// the apt preamble every other image shares (base/Dockerfile, built twice with the build argument
+// SWARMLAB_DEBIAN). Where the Debian image is missing, Ensure pulls it, or else makes it on this
+// machine with debootstrap and imports it (debian.go). The others are built on a base: their
+// Dockerfiles start `ARG SWARMLAB_BASE` / `FROM ${SWARMLAB_BASE}`, the build gets the base's
+// hashed tag in that build argument, and an image's own tag hashes the base's tag with its files,
+// so that a change of base rebuilds every image on it. Building an image builds its base first
+// when that is missing.
 //
 // The images:
-//   - base: the shared first layer (not run by itself);
-//   - node: a Swarm node, Docker-in-Docker on Debian's dockerd (see node/Dockerfile for how it
-//     must be run), with the lab's log collector swarmlab-logd (node/swarmlab-logd, a Go
-//     program built into the context: programs.go);
+//   - base, base-trixie: the shared first layer (not run by themselves);
+//   - node-26, node-20.10: a Swarm node, Docker-in-Docker on Debian's dockerd: docker.io 26.1 of
+//     Debian 13 (on base-trixie) or 20.10 of Debian 12 (on base), from the same context (see
+//     node/Dockerfile for how it must be run), with the lab's log collector swarmlab-logd
+//     (node/swarmlab-logd, a Go program built into the context: programs.go). NodeFor picks
+//     one by engine version;
 //   - sshnode: a stand-in for a host of your own (sshd, and dockerd on its unix socket only),
 //     for testing the ssh provider locally;
 //   - registry: Debian's docker-registry without auth, on :5000;
@@ -30,6 +36,7 @@
 package images
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"embed"
@@ -51,35 +58,69 @@ var contexts embed.FS
 // RepoPrefix is the repository namespace of the lab's own images.
 const RepoPrefix = "swarmlab/"
 
-// BaseImage is the image the lab's base image (and so every lab image) starts from.
-const BaseImage = "debian:bookworm-slim"
+// Debian releases the lab's images are built from.
+const (
+	Bookworm = "bookworm" // Debian 12: docker.io 20.10.24
+	Trixie   = "trixie"   // Debian 13: docker.io 26.1.5
+)
+
+// DebianImage is the Debian image of a release, which the lab's base images start FROM:
+// "debian:trixie-slim".
+func DebianImage(release string) string { return "debian:" + release + "-slim" }
+
+// BaseImage is the image the lab's base image (and so every lab image but the trixie ones)
+// starts from.
+var BaseImage = DebianImage(Bookworm)
 
 // BaseArg is the build argument through which an image built on another lab image gets that
 // image's reference: its Dockerfile says `ARG SWARMLAB_BASE` and `FROM ${SWARMLAB_BASE}`.
 const BaseArg = "SWARMLAB_BASE"
+
+// DebianArg is the build argument through which base/Dockerfile gets the Debian image it starts
+// FROM (DebianImage of the base's release).
+const DebianArg = "SWARMLAB_DEBIAN"
 
 // DefaultPullTimeout bounds the attempt to pull a standard image's official version.
 const DefaultPullTimeout = 20 * time.Second
 
 // Image is one of the lab's images.
 type Image struct {
-	Name   string   // "node", "registry", "redis", ...
-	Repo   string   // "swarmlab/<name>"
-	Tag    string   // hash of the build inputs (12 hex digits)
-	Public []string // for standard images, what a stack writes: "redis:latest", "redis:7"; else empty
-	Base   string   // the image its build starts FROM: BaseImage, or the lab image named by On
-	On     string   // the lab image it is built on ("base"), passed as BaseArg; empty for none
-	dir    string   // the build context: a directory of contexts
+	Name string // "node-26", "registry", "redis", ...
+	Repo string // "swarmlab/node"
+	// Variant tells apart images of one repository made from one context ("26", "20.10",
+	// "trixie"); empty for an image with no variants.
+	Variant string
+	Tag     string   // hash of the build inputs (12 hex digits)
+	Public  []string // for standard images, what a stack writes: "redis:latest", "redis:7"; else empty
+	Base    string   // the image its build starts FROM: a Debian image, or the lab image named by On
+	On      string   // the lab image it is built on ("base"), passed as BaseArg; empty for none
+	// Debian is the release of the Debian image a base image starts FROM (Base), which Ensure
+	// pulls or makes when it is missing; empty for the images built on another.
+	Debian string
+	dir    string            // the build context: a directory of contexts
+	args   map[string]string // build arguments of its own (DebianArg)
 	// programs are directories of the context holding a Go program's sources, each built into
 	// the context as a file of that name (programs.go).
 	programs []string
 }
 
-// Ref is the image's local reference, e.g. "swarmlab/node:3f2a9c1b0d4e".
-func (i Image) Ref() string { return i.Repo + ":" + i.Tag }
+// Ref is the image's local reference, e.g. "swarmlab/registry:3f2a9c1b0d4e" or
+// "swarmlab/node:26-5d1c0a9e7f32".
+func (i Image) Ref() string {
+	if i.Variant != "" {
+		return i.Repo + ":" + i.Variant + "-" + i.Tag
+	}
+	return i.Repo + ":" + i.Tag
+}
 
-// Latest is the moving tag set for humans, e.g. "swarmlab/node:latest".
-func (i Image) Latest() string { return i.Repo + ":latest" }
+// Latest is the moving tag set for humans, e.g. "swarmlab/registry:latest", or for a variant
+// "swarmlab/node:26".
+func (i Image) Latest() string {
+	if i.Variant != "" {
+		return i.Repo + ":" + i.Variant
+	}
+	return i.Repo + ":latest"
+}
 
 // PullRef is the official image tried before building a standard image: the most specific of
 // its public names ("redis:7"). Empty for node and registry.
@@ -97,16 +138,43 @@ func (i Image) Standard() bool { return len(i.Public) > 0 }
 func (i Image) Files() (fs.FS, string) { return contexts, i.dir }
 
 type spec struct {
-	name     string
-	on       string // the lab image it is built on
-	public   []string
-	programs []string // Go programs of the context (programs.go)
+	name    string
+	dir     string // the build context; empty: name
+	repo    string // empty: RepoPrefix + name
+	variant string
+	on      string // the lab image it is built on
+	debian  string // for an image on no other: the Debian release it starts FROM (DebianArg)
+	public  []string
+	// programs are the Go programs of the context (programs.go)
+	programs []string
+}
+
+// Engines are the Docker engine versions a lab's nodes can run, the default first. The lab
+// validates a topology's provider.engine against lab/topology's list, which a test holds equal
+// to this one.
+var engines = []struct{ version, node string }{
+	{"26", "node-26"},
+	{"20.10", "node-20.10"},
+}
+
+// DefaultEngine is the engine of nodes whose topology names none.
+const DefaultEngine = "26"
+
+// Engines lists the engine versions NodeFor knows, the default first.
+func Engines() []string {
+	out := make([]string, len(engines))
+	for i, e := range engines {
+		out[i] = e.version
+	}
+	return out
 }
 
 // specs lists the images in build order: an image's base comes before it.
 var specs = []spec{
-	{name: "base"},
-	{name: "node", on: "base", programs: []string{"swarmlab-logd"}},
+	{name: "base", debian: Bookworm},
+	{name: "base-trixie", dir: "base", repo: RepoPrefix + "base", variant: Trixie, debian: Trixie},
+	{name: "node-26", dir: "node", repo: RepoPrefix + "node", variant: "26", on: "base-trixie", programs: []string{"swarmlab-logd"}},
+	{name: "node-20.10", dir: "node", repo: RepoPrefix + "node", variant: "20.10", on: "base", programs: []string{"swarmlab-logd"}},
 	{name: "sshnode", on: "base"},
 	{name: "registry", on: "base"},
 	{name: "redis", on: "base", public: []string{"redis:latest", "redis:7"}},
@@ -123,50 +191,75 @@ var all = sync.OnceValue(func() []Image {
 	return imgs
 })
 
-// imagesOf makes the images of specs from their contexts in fsys (one directory per name). An
-// image built on another (spec.on) must come after it, and its Dockerfile must start its build
-// FROM ${SWARMLAB_BASE} and from no other image.
+// imagesOf makes the images of specs from their contexts in fsys (one directory per name, or
+// spec.dir). An image built on another (spec.on) must come after it, and its Dockerfile must
+// start its build FROM ${SWARMLAB_BASE} and from no other image. An image on a Debian release
+// gets DebianImage(release) as its build argument DebianArg.
 func imagesOf(fsys fs.FS, specs []spec) ([]Image, error) {
 	out := make([]Image, 0, len(specs))
 	byName := map[string]Image{}
 	for _, s := range specs {
-		tag, err := HashFS(fsys, s.name)
+		dir := cmp.Or(s.dir, s.name)
+		tag, err := HashFS(fsys, dir)
 		if err != nil {
-			return nil, fmt.Errorf("context %s: %w", s.name, err)
+			return nil, fmt.Errorf("context %s: %w", dir, err)
 		}
-		df, err := fs.ReadFile(fsys, s.name+"/Dockerfile")
+		df, err := fs.ReadFile(fsys, dir+"/Dockerfile")
 		if err != nil {
-			return nil, fmt.Errorf("context %s: %w", s.name, err)
+			return nil, fmt.Errorf("context %s: %w", dir, err)
+		}
+		if _, dup := byName[s.name]; dup {
+			return nil, fmt.Errorf("two images are called %s", s.name)
 		}
 		img := Image{
-			Name:   s.name,
-			Repo:   RepoPrefix + s.name,
-			Public: append([]string(nil), s.public...),
-			On:     s.on,
-			dir:    s.name,
+			Name:    s.name,
+			Repo:    cmp.Or(s.repo, RepoPrefix+s.name),
+			Variant: s.variant,
+			Public:  append([]string(nil), s.public...),
+			On:      s.on,
+			Debian:  s.debian,
+			dir:     dir,
 
 			programs: append([]string(nil), s.programs...),
 		}
-		froms := dockerfileFroms(string(df), nil)
+		if s.debian != "" {
+			if s.on != "" {
+				return nil, fmt.Errorf("%s is built on %s and on Debian %s: one base only", s.name, s.on, s.debian)
+			}
+			img.args = map[string]string{DebianArg: DebianImage(s.debian)}
+		}
+		froms := dockerfileFroms(string(df), img.args)
 		if s.on != "" {
 			on, ok := byName[s.on]
 			if !ok {
 				return nil, fmt.Errorf("%s is built on %s, which does not come before it", s.name, s.on)
 			}
 			if !slices.Equal(froms, []string{"${" + BaseArg + "}"}) {
-				return nil, fmt.Errorf("%s/Dockerfile starts FROM %v: an image built on %s starts FROM ${%s} only", s.name, froms, s.on, BaseArg)
+				return nil, fmt.Errorf("%s/Dockerfile starts FROM %v: an image built on %s starts FROM ${%s} only", dir, froms, s.on, BaseArg)
 			}
 			img.Base = on.Ref()
 			tag = onTag(tag, on.Tag)
 		} else {
 			if len(froms) > 1 {
-				return nil, fmt.Errorf("%s/Dockerfile starts FROM %v: one base image at most", s.name, froms)
+				return nil, fmt.Errorf("%s/Dockerfile starts FROM %v: one base image at most", dir, froms)
 			}
 			if len(froms) == 1 {
 				img.Base = froms[0]
 			}
+			if s.debian != "" && img.Base != DebianImage(s.debian) {
+				return nil, fmt.Errorf("%s/Dockerfile starts FROM %v: an image on Debian %s starts FROM ${%s}", dir, froms, s.debian, DebianArg)
+			}
+			if s.debian != "" {
+				// One context, one tag per Debian release.
+				tag = onTag(tag, DebianImage(s.debian))
+			}
 		}
 		img.Tag = tag
+		for _, prev := range out {
+			if prev.Ref() == img.Ref() {
+				return nil, fmt.Errorf("%s and %s have the same reference %s", prev.Name, s.name, img.Ref())
+			}
+		}
 		out = append(out, img)
 		byName[s.name] = img
 	}
@@ -254,8 +347,29 @@ func mustGet(name string) Image {
 	return img
 }
 
-// Node is the image of a Swarm node (Docker-in-Docker).
-func Node() Image { return mustGet("node") }
+// NodeFor is the image of a Swarm node (Docker-in-Docker) that runs Docker engine version
+// engine ("26", "20.10"; empty: DefaultEngine). An unknown version is an error that lists the
+// known ones.
+func NodeFor(engine string) (Image, error) {
+	if engine == "" {
+		engine = DefaultEngine
+	}
+	for _, e := range engines {
+		if e.version == engine {
+			return mustGet(e.node), nil
+		}
+	}
+	return Image{}, fmt.Errorf("no node image runs Docker engine %q (supported: %s)", engine, strings.Join(Engines(), ", "))
+}
+
+// Nodes returns the node images, one per engine, the default engine's first.
+func Nodes() []Image {
+	out := make([]Image, len(engines))
+	for i, e := range engines {
+		out[i] = mustGet(e.node)
+	}
+	return out
+}
 
 // SSHNode is the image that stands in for a host of your own in the ssh provider's tests.
 func SSHNode() Image { return mustGet("sshnode") }
@@ -302,9 +416,9 @@ func Missing(ctx context.Context, cli client.APIClient) ([]Image, error) {
 	return out, nil
 }
 
-// EnsureBuilt builds img unless its hashed tag already exists, and tags it <repo>:latest; the lab
-// image it is built on is built first when missing. It reports whether it built img. It never
-// pulls.
+// EnsureBuilt builds img unless its hashed tag already exists, and tags it Latest; the lab
+// image it is built on is built first when missing, and a base image's Debian image is pulled
+// or made (EnsureDebian). It reports whether it built img. It never pulls a standard image.
 func EnsureBuilt(ctx context.Context, cli client.APIClient, img Image) (bool, error) {
 	ok, _, err := exists(ctx, cli, img.Ref())
 	if err != nil {
@@ -316,6 +430,11 @@ func EnsureBuilt(ctx context.Context, cli client.APIClient, img Image) (bool, er
 				return false, err
 			}
 		}
+		if img.Debian != "" {
+			if err := EnsureDebian(ctx, cli, img.Debian, Options{}); err != nil {
+				return false, err
+			}
+		}
 		if err := buildImage(ctx, cli, img, nil); err != nil {
 			return false, err
 		}
@@ -323,13 +442,21 @@ func EnsureBuilt(ctx context.Context, cli client.APIClient, img Image) (bool, er
 	return !ok, tagLatest(ctx, cli, img)
 }
 
-// buildArgs are the build arguments of img: its base's reference, for an image built on another.
+// buildArgs are the build arguments of img: its base's reference, for an image built on another;
+// the Debian image, for a base image.
 func (i Image) buildArgs() map[string]*string {
-	if i.On == "" {
+	if i.On == "" && len(i.args) == 0 {
 		return nil
 	}
-	base := i.Base
-	return map[string]*string{BaseArg: &base}
+	out := map[string]*string{}
+	for k, v := range i.args {
+		out[k] = &v
+	}
+	if i.On != "" {
+		base := i.Base
+		out[BaseArg] = &base
+	}
+	return out
 }
 
 func buildImage(ctx context.Context, cli client.APIClient, img Image, out func(format string, args ...any)) error {
@@ -339,7 +466,7 @@ func buildImage(ctx context.Context, cli client.APIClient, img Image, out func(f
 			return err
 		}
 		if !ok {
-			how := "scripts/bootstrap makes it"
+			how := "Ensure pulls it or makes it with debootstrap"
 			if img.On != "" {
 				how = "the lab image " + img.On + " is built first"
 			}
@@ -424,7 +551,7 @@ func EnsureWith(ctx context.Context, cli client.APIClient, opts Options) (map[st
 			if err := tagLatest(ctx, cli, img); err != nil {
 				return refs, err
 			}
-			logf("%-8s up to date  %s (%s)", img.Name, img.Ref(), humanSize(size))
+			logf("%-11s up to date  %s (%s)", img.Name, img.Ref(), humanSize(size))
 			refs[img.Name] = img.Ref()
 			continue
 		}
@@ -435,17 +562,22 @@ func EnsureWith(ctx context.Context, cli client.APIClient, opts Options) (map[st
 			perr := Pull(pctx, cli, img.PullRef())
 			cancel()
 			if perr == nil {
-				logf("%-8s pulled      %s (official image, in %s); not building %s", img.Name, img.PullRef(), since(start), img.Ref())
+				logf("%-11s pulled      %s (official image, in %s); not building %s", img.Name, img.PullRef(), since(start), img.Ref())
 				refs[img.Name] = img.PullRef()
 				continue
 			}
 			if ctx.Err() != nil {
 				return refs, ctx.Err()
 			}
-			logf("%-8s no pull     %s: %s; building from Debian packages", img.Name, img.PullRef(), firstLine(perr.Error()))
+			logf("%-11s no pull     %s: %s; building from Debian packages", img.Name, img.PullRef(), firstLine(perr.Error()))
 		}
 
-		logf("%-8s building    %s from %s ...", img.Name, img.Ref(), img.Base)
+		if img.Debian != "" {
+			if err := EnsureDebian(ctx, cli, img.Debian, opts); err != nil {
+				return refs, err
+			}
+		}
+		logf("%-11s building    %s from %s ...", img.Name, img.Ref(), img.Base)
 		start := time.Now()
 		if err := buildImage(ctx, cli, img, opts.BuildOutput); err != nil {
 			return refs, err
@@ -454,7 +586,7 @@ func EnsureWith(ctx context.Context, cli client.APIClient, opts Options) (map[st
 			return refs, err
 		}
 		_, size, _ = exists(ctx, cli, img.Ref())
-		logf("%-8s built       %s in %s (%s)", img.Name, img.Ref(), since(start), humanSize(size))
+		logf("%-11s built       %s in %s (%s)", img.Name, img.Ref(), since(start), humanSize(size))
 		refs[img.Name] = img.Ref()
 	}
 	return refs, nil

@@ -22,6 +22,8 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/jsonstream"
 	"github.com/moby/moby/client"
+
+	"github.com/swarmlab/swarmlab/lab/topology"
 )
 
 func sampleFS() fstest.MapFS {
@@ -189,59 +191,83 @@ func TestImagesAreKnown(t *testing.T) {
 	for _, img := range all {
 		names = append(names, img.Name)
 	}
-	if want := []string{"base", "node", "sshnode", "registry", "redis", "postgres", "haproxy", "nginx"}; !slices.Equal(names, want) {
+	if want := []string{"base", "base-trixie", "node-26", "node-20.10", "sshnode", "registry", "redis", "postgres", "haproxy", "nginx"}; !slices.Equal(names, want) {
 		t.Fatalf("images %v, want %v", names, want)
 	}
 	wantPublic := map[string][]string{
-		"base":     nil,
-		"node":     nil,
-		"sshnode":  nil,
-		"registry": nil,
 		"redis":    {"redis:latest", "redis:7"},
 		"postgres": {"postgres:latest", "postgres:15"},
 		"haproxy":  {"haproxy:latest", "haproxy:2.6"},
 		"nginx":    {"nginx:latest", "nginx:1.22"},
 	}
+	// the images made in variants from one context: repository, variant, base, context
+	variants := map[string]struct{ repo, variant, on, dir string }{
+		"base-trixie": {"swarmlab/base", "trixie", "", "base"},
+		"node-26":     {"swarmlab/node", "26", "base-trixie", "node"},
+		"node-20.10":  {"swarmlab/node", "20.10", "base", "node"},
+	}
 	tags := map[string]bool{}
+	refs := map[string]bool{}
 	for _, img := range all {
-		if img.Repo != "swarmlab/"+img.Name {
-			t.Errorf("%s: repo %s", img.Name, img.Repo)
+		repo, variant, on, dir := "swarmlab/"+img.Name, "", "base", img.Name
+		if v, ok := variants[img.Name]; ok {
+			repo, variant, on, dir = v.repo, v.variant, v.on, v.dir
+		}
+		if img.Name == "base" {
+			on = ""
+		}
+		if img.Repo != repo || img.Variant != variant {
+			t.Errorf("%s: repo %s variant %q, want %s %q", img.Name, img.Repo, img.Variant, repo, variant)
 		}
 		if !regexp.MustCompile(`^[0-9a-f]{12}$`).MatchString(img.Tag) {
 			t.Errorf("%s: tag %q is not 12 hex digits", img.Name, img.Tag)
 		}
-		if img.Ref() != "swarmlab/"+img.Name+":"+img.Tag || img.Latest() != "swarmlab/"+img.Name+":latest" {
-			t.Errorf("%s: ref %s, latest %s", img.Name, img.Ref(), img.Latest())
+		wantRef, wantLatest := repo+":"+img.Tag, repo+":latest"
+		if variant != "" {
+			wantRef, wantLatest = repo+":"+variant+"-"+img.Tag, repo+":"+variant
 		}
-		if tags[img.Tag] {
+		if img.Ref() != wantRef || img.Latest() != wantLatest {
+			t.Errorf("%s: ref %s, latest %s, want %s, %s", img.Name, img.Ref(), img.Latest(), wantRef, wantLatest)
+		}
+		if tags[img.Tag] || refs[img.Ref()] || refs[img.Latest()] {
 			t.Errorf("%s: tag %s shared with another image", img.Name, img.Tag)
 		}
-		tags[img.Tag] = true
+		tags[img.Tag], refs[img.Ref()], refs[img.Latest()] = true, true, true
 		if !slices.Equal(img.Public, wantPublic[img.Name]) {
 			t.Errorf("%s: public %v, want %v", img.Name, img.Public, wantPublic[img.Name])
 		}
-		fsys, dir := img.Files()
-		own := mustHash(t, fsys, dir)
-		if img.Name == "base" {
-			if img.Base != BaseImage || img.On != "" {
-				t.Errorf("base: base %q on %q, want %s", img.Base, img.On, BaseImage)
+		fsys, ctxDir := img.Files()
+		if ctxDir != dir {
+			t.Errorf("%s: context %s, want %s", img.Name, ctxDir, dir)
+		}
+		own := mustHash(t, fsys, ctxDir)
+		if on == "" {
+			release := map[string]string{"base": Bookworm, "base-trixie": Trixie}[img.Name]
+			if img.Base != DebianImage(release) || img.On != "" || img.Debian != release {
+				t.Errorf("%s: base %q on %q debian %q, want %s", img.Name, img.Base, img.On, img.Debian, DebianImage(release))
 			}
-			if own != img.Tag {
-				t.Errorf("base: tag %s but its files hash to %s", img.Tag, own)
+			if want := onTag(own, DebianImage(release)); img.Tag != want {
+				t.Errorf("%s: tag %s but its files on %s hash to %s", img.Name, img.Tag, DebianImage(release), want)
+			}
+			if a := img.buildArgs(); len(a) != 1 || a[DebianArg] == nil || *a[DebianArg] != DebianImage(release) {
+				t.Errorf("%s: build args %v", img.Name, a)
 			}
 			continue
 		}
-		// every other image is built on base, and its tag moves with base's
-		base := mustGet("base")
-		if img.On != "base" || img.Base != base.Ref() {
-			t.Errorf("%s: on %q, base %q, want base, %s", img.Name, img.On, img.Base, base.Ref())
+		// every other image is built on a base, and its tag moves with the base's
+		base := mustGet(on)
+		if img.On != on || img.Base != base.Ref() || img.Debian != "" {
+			t.Errorf("%s: on %q, base %q, debian %q, want %s, %s", img.Name, img.On, img.Base, img.Debian, on, base.Ref())
 		}
 		if want := onTag(own, base.Tag); img.Tag != want {
 			t.Errorf("%s: tag %s, want %s (its files %s on base %s)", img.Name, img.Tag, want, own, base.Tag)
 		}
 	}
-	if Node().Name != "node" || Registry().Name != "registry" || len(Node().Public) != 0 {
-		t.Error("Node() / Registry() are wrong")
+	if BaseImage != "debian:bookworm-slim" || DebianImage(Trixie) != "debian:trixie-slim" {
+		t.Errorf("BaseImage %s, trixie %s", BaseImage, DebianImage(Trixie))
+	}
+	if Registry().Name != "registry" || SSHNode().Name != "sshnode" {
+		t.Error("Registry() / SSHNode() are wrong")
 	}
 	var std []string
 	for _, img := range Standard() {
@@ -255,9 +281,43 @@ func TestImagesAreKnown(t *testing.T) {
 	}
 	// All returns copies: callers cannot change the package's images.
 	a := All()
-	a[4].Public[0] = "changed"
-	if All()[4].Public[0] == "changed" {
+	r := slices.IndexFunc(a, func(i Image) bool { return i.Name == "redis" })
+	a[r].Public[0] = "changed"
+	if All()[r].Public[0] == "changed" {
 		t.Error("All() shares its slices")
+	}
+}
+
+// The node image is chosen by engine version: the default one for none, an error that lists the
+// versions for an unknown one. The engines are the ones lab/topology accepts.
+func TestNodeFor(t *testing.T) {
+	for engine, want := range map[string]string{"": "node-26", "26": "node-26", "20.10": "node-20.10"} {
+		img, err := NodeFor(engine)
+		if err != nil || img.Name != want {
+			t.Errorf("NodeFor(%q) = %s, %v, want %s", engine, img.Name, err, want)
+		}
+	}
+	if img, _ := NodeFor("26"); !strings.HasPrefix(img.Ref(), "swarmlab/node:26-") || img.Latest() != "swarmlab/node:26" || mustGet(img.On).Debian != Trixie {
+		t.Errorf("node 26: %s, %s, on %s", img.Ref(), img.Latest(), img.On)
+	}
+	if img, _ := NodeFor("20.10"); !strings.HasPrefix(img.Ref(), "swarmlab/node:20.10-") || mustGet(img.On).Debian != Bookworm {
+		t.Errorf("node 20.10: %s on %s", img.Ref(), img.On)
+	}
+	for _, bad := range []string{"27", "20", "latest"} {
+		_, err := NodeFor(bad)
+		if err == nil || !strings.Contains(err.Error(), `"`+bad+`"`) || !strings.Contains(err.Error(), "supported: 26, 20.10") {
+			t.Errorf("NodeFor(%q): %v", bad, err)
+		}
+	}
+	if got := Engines(); !slices.Equal(got, []string{DefaultEngine, "20.10"}) || !slices.Equal(got, topology.Engines) || DefaultEngine != topology.DefaultEngine {
+		t.Errorf("Engines() = %v (default %s), lab/topology accepts %v (default %s)", got, DefaultEngine, topology.Engines, topology.DefaultEngine)
+	}
+	var nodes []string
+	for _, n := range Nodes() {
+		nodes = append(nodes, n.Name)
+	}
+	if !slices.Equal(nodes, []string{"node-26", "node-20.10"}) {
+		t.Errorf("Nodes() = %v", nodes)
 	}
 }
 
@@ -454,6 +514,10 @@ type fakeEngine struct {
 	buildArgs   map[string]map[string]*string
 	pulls       []string
 	tags        []string
+
+	imports       []string
+	importChanges []string
+	importTar     []byte
 }
 
 func newFakeEngine(images ...string) *fakeEngine {
@@ -529,6 +593,20 @@ func (f *fakeEngine) ImagePull(_ context.Context, ref string, _ client.ImagePull
 	return fakePull{io.NopCloser(strings.NewReader(""))}, nil
 }
 
+func (f *fakeEngine) ImageImport(_ context.Context, src client.ImageImportSource, ref string, opts client.ImageImportOptions) (client.ImageImportResult, error) {
+	b, err := io.ReadAll(src.Source)
+	if err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.imports = append(f.imports, ref)
+	f.importChanges = opts.Changes
+	f.importTar = b
+	f.images[ref] = true
+	return io.NopCloser(strings.NewReader(`{"status":"sha256:0123"}` + "\n")), nil
+}
+
 func TestBuildContextStreamsOutputAndReportsErrors(t *testing.T) {
 	ctx := context.Background()
 
@@ -600,8 +678,16 @@ func refsOf(imgs []Image) []string {
 	return out
 }
 
+// debians are the Debian images the base images start from.
+var debians = []string{DebianImage(Bookworm), DebianImage(Trixie)}
+
+func without(refs []string, drop ...string) []string {
+	return slices.DeleteFunc(slices.Clone(refs), func(r string) bool { return slices.Contains(drop, r) })
+}
+
 func TestEnsureBuildsOnlyWhatIsMissing(t *testing.T) {
 	ctx := context.Background()
+	node26, node2010 := mustGet("node-26"), mustGet("node-20.10")
 
 	t.Run("nothing to do", func(t *testing.T) {
 		f := newFakeEngine(refsOf(All())...)
@@ -630,16 +716,20 @@ func TestEnsureBuildsOnlyWhatIsMissing(t *testing.T) {
 		}
 	})
 
-	t.Run("no base image", func(t *testing.T) {
+	t.Run("no Debian image, none can be made", func(t *testing.T) {
+		stubDebootstrap(t, errors.New("no mirror"))
 		f := newFakeEngine()
 		_, err := Ensure(ctx, f, nil)
-		if err == nil || !strings.Contains(err.Error(), "base image debian:bookworm-slim is missing") {
+		if err == nil || !strings.Contains(err.Error(), "debootstrap --variant=minbase bookworm: no mirror") {
 			t.Errorf("err = %v", err)
+		}
+		if !slices.Equal(f.pulls, []string{BaseImage}) {
+			t.Errorf("pulls %v, want the Debian image first", f.pulls)
 		}
 	})
 
 	t.Run("pull fails, build", func(t *testing.T) {
-		f := newFakeEngine(BaseImage, Node().Ref())
+		f := newFakeEngine(append(slices.Clone(debians), node2010.Ref())...)
 		missing, err := Missing(ctx, f)
 		if err != nil || len(missing) != len(All())-1 {
 			t.Fatalf("Missing = %v, %v", refsOf(missing), err)
@@ -650,7 +740,7 @@ func TestEnsureBuildsOnlyWhatIsMissing(t *testing.T) {
 		}
 		var wantBuilds, wantPulls []string
 		for _, img := range All() {
-			if img.Name == "node" {
+			if img.Name == node2010.Name {
 				continue
 			}
 			wantBuilds = append(wantBuilds, img.Ref())
@@ -664,32 +754,50 @@ func TestEnsureBuildsOnlyWhatIsMissing(t *testing.T) {
 		if !slices.Equal(f.builds, wantBuilds) || !slices.Equal(f.pulls, wantPulls) {
 			t.Errorf("builds %v pulls %v, want %v %v", f.builds, f.pulls, wantBuilds, wantPulls)
 		}
-		// base first, from debian; every other image on base, through the build argument
-		base := mustGet("base")
-		if f.builds[0] != base.Ref() || f.buildArgs[base.Ref()] != nil {
-			t.Errorf("first build %s with args %v, want %s without", f.builds[0], f.buildArgs[f.builds[0]], base.Ref())
+		// the bases first, each from its Debian image; every other image on its base, through
+		// the build argument
+		for i, b := range []Image{mustGet("base"), mustGet("base-trixie")} {
+			if a := f.buildArgs[b.Ref()]; f.builds[i] != b.Ref() || len(a) != 1 || a[DebianArg] == nil || *a[DebianArg] != DebianImage(b.Debian) {
+				t.Errorf("build %d: %s with args %v, want %s with %s=%s", i, f.builds[i], a, b.Ref(), DebianArg, DebianImage(b.Debian))
+			}
 		}
-		for _, ref := range f.builds[1:] {
-			if a := f.buildArgs[ref][BaseArg]; a == nil || *a != base.Ref() {
-				t.Errorf("%s built with %s=%v, want %s", ref, BaseArg, a, base.Ref())
+		for _, ref := range f.builds[2:] {
+			want := mustGet("base").Ref()
+			if ref == node26.Ref() {
+				want = mustGet("base-trixie").Ref()
+			}
+			if a := f.buildArgs[ref][BaseArg]; a == nil || *a != want {
+				t.Errorf("%s built with %s=%v, want %s", ref, BaseArg, a, want)
 			}
 		}
 		df := readTar(t, f.buildTars[mustGet("redis").Ref()])["Dockerfile"].data
 		if !strings.Contains(df, "FROM ${"+BaseArg+"}") {
 			t.Errorf("redis's Dockerfile does not start FROM ${%s}:\n%s", BaseArg, df)
 		}
+		df = readTar(t, f.buildTars[mustGet("base-trixie").Ref()])["Dockerfile"].data
+		if !strings.Contains(df, "FROM ${"+DebianArg+"}") {
+			t.Errorf("base's Dockerfile does not start FROM ${%s}:\n%s", DebianArg, df)
+		}
 	})
 
 	t.Run("base missing, its image there", func(t *testing.T) {
 		// an image built on base that exists needs nothing; one that is missing builds base first
-		f := newFakeEngine(BaseImage, Node().Ref())
-		if _, err := EnsureWith(ctx, f, Options{Only: []string{"node"}}); err != nil {
+		f := newFakeEngine(append(slices.Clone(debians), node2010.Ref())...)
+		if _, err := EnsureWith(ctx, f, Options{Only: []string{"node-20.10"}}); err != nil {
 			t.Fatal(err)
 		}
 		if want := []string{mustGet("base").Ref()}; !slices.Equal(f.builds, want) {
-			t.Errorf("builds %v, want %v (Only node: base comes too)", f.builds, want)
+			t.Errorf("builds %v, want %v (Only node-20.10: base comes too)", f.builds, want)
 		}
-		f = newFakeEngine(BaseImage)
+		// the node of 26 is built on the trixie base only
+		f = newFakeEngine(debians...)
+		if _, err := EnsureWith(ctx, f, Options{Only: []string{"node-26"}}); err != nil {
+			t.Fatal(err)
+		}
+		if want := []string{mustGet("base-trixie").Ref(), node26.Ref()}; !slices.Equal(f.builds, want) {
+			t.Errorf("builds %v, want %v", f.builds, want)
+		}
+		f = newFakeEngine(debians...)
 		err := buildImage(ctx, f, Registry(), nil)
 		if err == nil || !strings.Contains(err.Error(), "base image "+mustGet("base").Ref()+" is missing") {
 			t.Errorf("building registry without base: %v", err)
@@ -697,14 +805,14 @@ func TestEnsureBuildsOnlyWhatIsMissing(t *testing.T) {
 	})
 
 	t.Run("pull works", func(t *testing.T) {
-		f := newFakeEngine(BaseImage)
+		f := newFakeEngine(debians...)
 		f.pullOK = true
 		refs, err := Ensure(ctx, f, t.Logf)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !slices.Equal(f.builds, []string{mustGet("base").Ref(), Node().Ref(), SSHNode().Ref(), Registry().Ref()}) {
-			t.Errorf("builds %v", f.builds)
+		if want := []string{mustGet("base").Ref(), mustGet("base-trixie").Ref(), node26.Ref(), node2010.Ref(), SSHNode().Ref(), Registry().Ref()}; !slices.Equal(f.builds, want) {
+			t.Errorf("builds %v, want %v", f.builds, want)
 		}
 		for _, img := range Standard() {
 			if refs[img.Name] != img.PullRef() {
@@ -714,7 +822,7 @@ func TestEnsureBuildsOnlyWhatIsMissing(t *testing.T) {
 	})
 
 	t.Run("no pull, only some", func(t *testing.T) {
-		f := newFakeEngine(BaseImage)
+		f := newFakeEngine(debians...)
 		f.pullOK = true
 		refs, err := EnsureWith(ctx, f, Options{NoPull: true, Only: []string{"redis"}})
 		if err != nil {
@@ -737,7 +845,8 @@ func TestEnsureBuildsOnlyWhatIsMissing(t *testing.T) {
 	})
 
 	t.Run("EnsureBuilt", func(t *testing.T) {
-		f := newFakeEngine(BaseImage)
+		stubDebootstrap(t, nil)
+		f := newFakeEngine() // no Debian image: made
 		built, err := EnsureBuilt(ctx, f, Registry())
 		if err != nil || !built {
 			t.Fatalf("built=%v err=%v", built, err)
@@ -745,9 +854,112 @@ func TestEnsureBuildsOnlyWhatIsMissing(t *testing.T) {
 		if want := []string{mustGet("base").Ref(), Registry().Ref()}; !slices.Equal(f.builds, want) {
 			t.Errorf("builds %v, want %v", f.builds, want)
 		}
+		if want := []string{BaseImage}; !slices.Equal(f.imports, want) {
+			t.Errorf("imports %v, want %v", f.imports, want)
+		}
 		built, err = EnsureBuilt(ctx, f, Registry())
 		if err != nil || built {
 			t.Fatalf("second time: built=%v err=%v", built, err)
+		}
+	})
+}
+
+// stubDebootstrap makes EnsureDebian's debootstrap write a tiny tree (or fail with err), as root
+// with the program found, for the test.
+func stubDebootstrap(t *testing.T, err error) *[]string {
+	t.Helper()
+	var ran []string
+	oldRun, oldLook, oldRoot := debootstrap, lookDebootstrap, isRoot
+	debootstrap = func(_ context.Context, release, dir string, log io.Writer) error {
+		ran = append(ran, release)
+		fmt.Fprintf(log, "I: Retrieving InRelease\nE: %v\n", err)
+		if err != nil {
+			return err
+		}
+		if err := os.MkdirAll(filepath.Join(dir, "etc"), 0o755); err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dir, "etc", "os-release"), []byte("VERSION_CODENAME="+release+"\n"), 0o644)
+	}
+	lookDebootstrap = func(context.Context, func(string, ...any)) error { return nil }
+	isRoot = func() bool { return true }
+	t.Cleanup(func() { debootstrap, lookDebootstrap, isRoot = oldRun, oldLook, oldRoot })
+	return &ran
+}
+
+// A Debian image is used when there, pulled when it can be, else made with debootstrap and
+// imported with the official image's settings; and not made without root.
+func TestEnsureDebian(t *testing.T) {
+	ctx := context.Background()
+	t.Run("there", func(t *testing.T) {
+		ran := stubDebootstrap(t, nil)
+		f := newFakeEngine(DebianImage(Trixie))
+		if err := EnsureDebian(ctx, f, Trixie, Options{}); err != nil || len(f.pulls) != 0 || len(*ran) != 0 {
+			t.Errorf("err %v, pulls %v, debootstrap %v", err, f.pulls, *ran)
+		}
+	})
+	t.Run("pulled", func(t *testing.T) {
+		ran := stubDebootstrap(t, nil)
+		f := newFakeEngine()
+		f.pullOK = true
+		if err := EnsureDebian(ctx, f, Trixie, Options{}); err != nil || !slices.Equal(f.pulls, []string{"debian:trixie-slim"}) || len(*ran) != 0 {
+			t.Errorf("err %v, pulls %v, debootstrap %v", err, f.pulls, *ran)
+		}
+	})
+	t.Run("made", func(t *testing.T) {
+		ran := stubDebootstrap(t, nil)
+		f := newFakeEngine()
+		var logged []string
+		err := EnsureDebian(ctx, f, Trixie, Options{Logf: func(format string, args ...any) { logged = append(logged, fmt.Sprintf(format, args...)) }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(*ran, []string{Trixie}) || !slices.Equal(f.imports, []string{"debian:trixie-slim"}) || !f.images["debian:trixie-slim"] {
+			t.Fatalf("debootstrap %v, imports %v", *ran, f.imports)
+		}
+		if !slices.Equal(f.importChanges, debianChanges) {
+			t.Errorf("import changes %q, want %q", f.importChanges, debianChanges)
+		}
+		tr, found := tar.NewReader(bytes.NewReader(f.importTar)), false
+		for {
+			hdr, err := tr.Next()
+			if err != nil {
+				break
+			}
+			if b, _ := io.ReadAll(tr); hdr.Name == "./etc/os-release" && string(b) == "VERSION_CODENAME=trixie\n" {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("the imported tree lacks the debootstrap's ./etc/os-release")
+		}
+		if len(logged) != 2 || !strings.Contains(logged[0], "making it with debootstrap") || !strings.Contains(logged[1], "made        debian:trixie-slim with debootstrap in") {
+			t.Errorf("logged %q", logged)
+		}
+	})
+	t.Run("debootstrap fails", func(t *testing.T) {
+		stubDebootstrap(t, errors.New("exit status 1"))
+		err := EnsureDebian(ctx, newFakeEngine(), Trixie, Options{})
+		if err == nil || !strings.Contains(err.Error(), "last lines of its output ---\nI: Retrieving InRelease\nE: exit status 1") {
+			t.Errorf("err = %v", err)
+		}
+	})
+	t.Run("not root", func(t *testing.T) {
+		ran := stubDebootstrap(t, nil)
+		isRoot = func() bool { return false }
+		err := EnsureDebian(ctx, newFakeEngine(), Trixie, Options{})
+		if err == nil || !strings.Contains(err.Error(), "cannot pull debian:trixie-slim, and making it with debootstrap needs root") || len(*ran) != 0 {
+			t.Errorf("err = %v, debootstrap %v", err, *ran)
+		}
+	})
+	t.Run("no debootstrap", func(t *testing.T) {
+		stubDebootstrap(t, nil)
+		lookDebootstrap = func(context.Context, func(string, ...any)) error {
+			return errors.New("the debootstrap program is missing")
+		}
+		err := EnsureDebian(ctx, newFakeEngine(), Bookworm, Options{})
+		if err == nil || !strings.Contains(err.Error(), "cannot pull debian:bookworm-slim, nor make it: the debootstrap program is missing") {
+			t.Errorf("err = %v", err)
 		}
 	})
 }

@@ -15,7 +15,7 @@ func TestNodeContextHoldsTheCollectorBuilt(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds swarmlab-logd")
 	}
-	b, err := contextTar(context.Background(), newFakeEngine(), Node())
+	b, err := contextTar(context.Background(), newFakeEngine(), mustGet("node-26"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,5 +20,5 @@ func Resolve(ctx context.Context, cli client.APIClient, img Image) (string, erro
 			return img.PullRef(), err
 		}
 	}
-	return "", fmt.Errorf("image %s is not built; run scripts/bootstrap", img.Ref())
+	return "", fmt.Errorf("image %s is not built (lab.Up builds the images a lab needs; scripts/bootstrap builds them all)", img.Ref())
 }

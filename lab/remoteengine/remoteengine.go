@@ -61,7 +61,11 @@ func Start(ctx context.Context, host client.APIClient, name string, logf func(st
 	if _, err := host.VolumeCreate(ctx, client.VolumeCreateOptions{Name: vol, Labels: labels}); err != nil {
 		return nil, fmt.Errorf("creating volume %s: %w", vol, err)
 	}
-	nodeImage, err := images.Resolve(ctx, host, images.Node())
+	img, err := images.NodeFor(images.DefaultEngine)
+	if err != nil {
+		return nil, err
+	}
+	nodeImage, err := images.Resolve(ctx, host, img)
 	if err != nil {
 		return nil, err
 	}

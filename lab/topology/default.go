@@ -20,6 +20,10 @@ func (t *Topology) Default() {
 		t.Provider.Type = ProviderDocker
 		t.markDefaulted("provider.type")
 	}
+	if t.Provider.Type == ProviderDocker && t.Provider.Engine == "" && !t.written("provider.engine") {
+		t.Provider.Engine = DefaultEngine
+		t.markDefaulted("provider.engine")
+	}
 	// An explicit "0s" is left for Validate to reject rather than silently
 	// replaced.
 	if t.Swarm.DispatcherHeartbeat.Duration == 0 && !t.written("swarm.dispatcherHeartbeat") {

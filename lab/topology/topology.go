@@ -45,6 +45,19 @@ const (
 	ProviderSSH    = "ssh"
 )
 
+// Docker engine versions the nodes of a docker topology can run
+// (provider.engine): Debian 13's docker.io 26.1 (the default) or Debian 12's
+// 20.10. lab/images has a node image for each.
+const DefaultEngine = "26"
+
+// Engines lists the supported engine versions, the default first.
+var Engines = []string{DefaultEngine, "20.10"}
+
+// EngineEnv, when set, overrides the engine of a docker topology loaded with
+// LoadFile, whatever its file says (scripts/test runs one suite on 20.10 so).
+// A topology of another provider ignores it, with a warning.
+const EngineEnv = "SWARMLAB_ENGINE"
+
 // SSH defaults.
 const (
 	DefaultSSHPort       = 22
@@ -72,6 +85,7 @@ type Topology struct {
 	dir       string          // absolute directory stack files are relative to
 	lines     map[string]int  // field path -> line where it is written
 	defaulted map[string]bool // field paths filled in by Default
+	fromEnv   string          // the variable provider.engine was set from (EngineEnv), if any
 }
 
 // Provider says what runs the lab's nodes.
@@ -82,6 +96,10 @@ type Provider struct {
 	// SSH holds the defaults of every node's ssh block (ssh provider only).
 	// Address and AdvertiseAddr are per node and not allowed here.
 	SSH *SSH `yaml:"ssh,omitempty" yamlstrict:"without=address advertiseAddr"`
+	// Engine is the Docker engine version the nodes run (docker provider
+	// only): one of Engines, DefaultEngine when left out. ssh hosts run the
+	// engine they have. EngineEnv overrides it in LoadFile.
+	Engine string `yaml:"engine,omitempty"`
 }
 
 // SSH says how to reach a host over SSH. After Default, every node of an
@@ -193,8 +211,12 @@ func LoadFile(path string) (*Topology, []string, error) {
 	if t == nil {
 		return nil, nil, decodeErrs
 	}
+	envWarning := t.engineFromEnv()
 	t.Default()
 	warnings, err := t.Validate()
+	if envWarning != "" {
+		warnings = append(warnings, envWarning)
+	}
 	var validateErrs Errors
 	if err != nil && !errors.As(err, &validateErrs) {
 		return nil, warnings, err
@@ -203,6 +225,35 @@ func LoadFile(path string) (*Topology, []string, error) {
 		return nil, warnings, all
 	}
 	return t, warnings, nil
+}
+
+// engineFromEnv applies EngineEnv to a docker topology (a topology with no
+// provider type is one), and returns a warning when a topology of another
+// provider ignores it.
+func (t *Topology) engineFromEnv() (warning string) {
+	v, ok := os.LookupEnv(EngineEnv)
+	if !ok || v == "" {
+		return ""
+	}
+	if t.Provider.Type != "" && t.Provider.Type != ProviderDocker {
+		return fmt.Sprintf("%s: %s=%s ignored: a %s topology's hosts run the engine they have", displayName(t.source), EngineEnv, v, t.Provider.Type)
+	}
+	t.Provider.Engine = v
+	t.fromEnv = EngineEnv
+	return ""
+}
+
+// Engine returns the Docker engine version of the topology's nodes: the
+// provider's engine, or DefaultEngine for a docker topology that names
+// none; empty for other providers.
+func (t *Topology) Engine() string {
+	switch {
+	case t.Provider.Type != "" && t.Provider.Type != ProviderDocker:
+		return ""
+	case t.Provider.Engine == "":
+		return DefaultEngine
+	}
+	return t.Provider.Engine
 }
 
 // Source returns the file name the topology was parsed from, as given.

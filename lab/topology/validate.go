@@ -47,6 +47,7 @@ var (
 func (t *Topology) Validate() (warnings []string, err error) {
 	v := &validator{t: t}
 	v.header()
+	v.engine()
 	v.swarm()
 	v.nodes()
 	v.ssh()
@@ -133,6 +134,51 @@ func CheckStackName(name string) error {
 		return fmt.Errorf("%q is not a valid stack name: %s", name, dnsLabelRule(maxDNSLabelLen))
 	}
 	return nil
+}
+
+// engine checks provider.engine: a supported version, on the docker provider
+// only.
+func (v *validator) engine() {
+	t := v.t
+	e := t.Provider.Engine
+	from := ""
+	if t.fromEnv != "" {
+		from = " (set by " + t.fromEnv + ")"
+	}
+	switch {
+	case t.Provider.Type != ProviderDocker:
+		if e != "" || t.written("provider.engine") {
+			v.errorf("provider.engine", "only allowed with provider type docker (the hosts of a %s topology run the engine they have)", t.Provider.Type)
+		}
+	case e == "":
+		v.errorf("provider.engine", "empty (expected one of %s; leave it out for %s)", quoted(Engines), DefaultEngine)
+	case !slices.Contains(Engines, e):
+		hint := ""
+		if strings.Count(e, ".") > 0 && slices.Contains(Engines, majorOf(e)) {
+			hint = fmt.Sprintf("; the lab pins the major version: %q", majorOf(e))
+		}
+		v.errorf("provider.engine", "%q%s is not a supported Docker engine version (supported: %s)%s", e, from, quoted(Engines), hint)
+	}
+}
+
+// majorOf is "26" for "26.1.5", "20.10" for "20.10.24" (Docker's old scheme
+// had two-part majors).
+func majorOf(version string) string {
+	parts := strings.Split(version, ".")
+	if parts[0] == "20" || parts[0] == "19" || parts[0] == "18" || parts[0] == "17" {
+		if len(parts) >= 2 {
+			return parts[0] + "." + parts[1]
+		}
+	}
+	return parts[0]
+}
+
+func quoted(vs []string) string {
+	q := make([]string, len(vs))
+	for i, v := range vs {
+		q[i] = fmt.Sprintf("%q", v)
+	}
+	return strings.Join(q, ", ")
 }
 
 // dnsLabelRule says what dnsLabel accepts, for names limited to maxLen characters.

@@ -99,7 +99,7 @@ func printUp(ctx context.Context, stdout, stderr io.Writer, l *lab.Lab) error {
 	if err != nil {
 		return err
 	}
-	printNodes(stdout, l.Cluster(), st)
+	printNodes(stdout, l.Cluster(), st, l.Info().NodeEngine)
 	fmt.Fprintf(stdout, "\nIngress:  %s (%s)\n", l.Info().Ingress, l.Info().IngressWhy)
 	fmt.Fprintf(stdout, "API:      host %s, nodes %s\n", l.Info().HostAPI, apiSummary(l.Info().NodeAPI))
 	if reg := l.Cluster().Registry(); reg.Mirror {
@@ -152,10 +152,13 @@ func apiSummary(m map[string]string) string {
 	return strings.Join(vs, ", ")
 }
 
-func printNodes(w io.Writer, c provider.Cluster, st *swarm.Status) {
+// printNodes lists the nodes: VERSION is the Docker engine version the swarm
+// reports for the node, else the one measured at bring-up (versions, by
+// node name: Info.NodeEngine), else "-".
+func printNodes(w io.Writer, c provider.Cluster, st *swarm.Status, versions map[string]string) {
 	byName := st.NodesByName()
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE\tROLE\tMACHINE\tSWARM\tAVAILABILITY\tADDRESS\tENGINE\tLABELS")
+	fmt.Fprintln(tw, "NODE\tROLE\tMACHINE\tSWARM\tAVAILABILITY\tADDRESS\tENGINE\tVERSION\tLABELS")
 	for _, node := range c.Nodes() {
 		n := provider.Describe(node)
 		s, ok := byName[n.Name]
@@ -172,7 +175,14 @@ func printNodes(w io.Writer, c provider.Cluster, st *swarm.Status) {
 		if n.Partitioned {
 			machine += ", partitioned"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.Name, n.Role, machine, state, avail, n.Addr, n.Engine, labelString(s.Labels))
+		version := s.Engine
+		if version == "" {
+			version = versions[n.Name]
+		}
+		if version == "" {
+			version = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.Name, n.Role, machine, state, avail, n.Addr, n.Engine, version, labelString(s.Labels))
 	}
 	tw.Flush()
 }
@@ -360,7 +370,7 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return swarmErr
 	}
 	fmt.Fprintf(stdout, "Lab %s (run %s, from %s)\n\n", l.Name(), l.Cluster().RunID(), l.Cluster().Topology())
-	printNodes(stdout, l.Cluster(), st)
+	printNodes(stdout, l.Cluster(), st, l.Info().NodeEngine)
 	if swarmErr != nil {
 		return swarmErr
 	}

@@ -27,23 +27,27 @@ func TestMachinesJSONKeepsItsFields(t *testing.T) {
 	}
 }
 
+// Each node's engine version: the swarm's, else the one measured at
+// bring-up, else "-".
 func TestPrintNodes(t *testing.T) {
 	c := fake.NewCluster("unit", "r1")
 	c.Add("m1", "manager", "10.0.0.10")
 	c.Add("w1", "worker", "10.0.0.11").SetState(provider.Paused, true)
+	c.Add("w2", "worker", "10.0.0.12")
 	st := &swarm.Status{Nodes: []swarm.NodeStatus{
-		{Name: "m1", State: "ready", Availability: "active", Leader: true},
+		{Name: "m1", State: "ready", Availability: "active", Leader: true, Engine: "26.1.5+dfsg1"},
 		{Name: "w1", State: "down", Availability: "active"},
 	}}
 	var out bytes.Buffer
-	printNodes(&out, c, st)
+	printNodes(&out, c, st, map[string]string{"m1": "20.10.24+dfsg1", "w1": "20.10.24+dfsg1"})
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	if len(lines) != 3 || !strings.HasPrefix(lines[0], "NODE  ROLE     MACHINE") {
+	if len(lines) != 4 || !strings.HasPrefix(lines[0], "NODE  ROLE     MACHINE") || !strings.Contains(lines[0], "  ENGINE     VERSION         LABELS") {
 		t.Fatalf("printNodes:\n%s", out.String())
 	}
 	for i, want := range [][]string{
-		{"m1", "manager", "running", "ready (leader)", "10.0.0.10", "fake://m1"},
-		{"w1", "worker", "paused, partitioned", "down", "10.0.0.11", "fake://w1"},
+		{"m1", "manager", "running", "ready (leader)", "10.0.0.10", "fake://m1  26.1.5+dfsg1  "},
+		{"w1", "worker", "paused, partitioned", "down", "10.0.0.11", "fake://w1  20.10.24+dfsg1  "},
+		{"w2", "worker", "running", "10.0.0.12", "fake://w2  -  "},
 	} {
 		for _, w := range want {
 			if !strings.Contains(lines[i+1], w) {
