@@ -70,6 +70,7 @@ type Provider struct {
 
 	mu         sync.Mutex
 	privileged *bool  // nil until the first node says whether --privileged works
+	allCaps    bool   // the engine refused the capability set's drop: keep "ALL" alone (startNode)
 	access     string // accessDirect or accessTunnel, once decided (access.go)
 }
 
@@ -315,6 +316,9 @@ func (p *Provider) startNode(ctx context.Context, reach reachFunc, lab string, i
 			staticIP(networkName(lab), ip),
 			testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
 				common.NodeHostConfig(hc, privileged, vol)
+				if p.keepAllCaps() {
+					hc.CapDrop = nil
+				}
 				hc.Mounts = append(hc.Mounts, logsMount(lab)) // the lab's kept logs (logs.go)
 				hc.PortBindings = loopbackPort(enginePort, port)
 			}),
@@ -338,7 +342,30 @@ func (p *Provider) startNode(ctx context.Context, reach reachFunc, lab string, i
 	} else if priv && err == nil {
 		p.setPrivileged(true)
 	}
+	if err != nil && strings.Contains(err.Error(), "invalid CapDrop") {
+		// Docker 26 and later refuse to drop a capability the environment
+		// does not have (measured: an engine that itself runs in a node
+		// container, without CAP_SYS_RESOURCE), and give "ALL" only the
+		// ones it has: there, nothing needs dropping.
+		p.setKeepAllCaps()
+		if rmErr := p.removeContainer(ctx, name); rmErr != nil {
+			return errors.Join(err, rmErr)
+		}
+		err = run(false)
+	}
 	return err
+}
+
+func (p *Provider) keepAllCaps() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.allCaps
+}
+
+func (p *Provider) setKeepAllCaps() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.allCaps = true
 }
 
 // tryPrivileged says whether to ask for --privileged: what worked for an
