@@ -71,10 +71,10 @@ func TestStaleReadOnALaggingReplicaIsCaught(t *testing.T) {
 
 // (c) A store that acknowledges a write and drops it.
 func TestDroppedAcknowledgedWriteIsCaught(t *testing.T) {
-	s := &droppingStore{mapStore: newMapStore(), n: 50, dropped: map[string]bool{}}
+	s := &droppingStore{mapStore: newMapStore(), drop: every(50)}
 	ops := drive(t, s, 8, 300, 5)
 	res := check(t, ops, Options{})
-	wantIllegal(t, res, s.dropped)
+	wantIllegal(t, res, s.drop.keys)
 	if res.Witness == "" {
 		t.Errorf("no witness named for key %s: a dropped write's version is given again", res.Key)
 	}
@@ -83,9 +83,9 @@ func TestDroppedAcknowledgedWriteIsCaught(t *testing.T) {
 // A store that applies a write twice: every value reads back as written,
 // only the versions show it.
 func TestDuplicatedWriteIsCaughtByItsVersion(t *testing.T) {
-	s := &doublingStore{mapStore: newMapStore(), n: 50, doubled: map[string]bool{}}
+	s := &doublingStore{mapStore: newMapStore(), twice: every(50)}
 	ops := drive(t, s, 8, 300, 5)
-	wantIllegal(t, check(t, ops, Options{}), s.doubled)
+	wantIllegal(t, check(t, ops, Options{}), s.twice.keys)
 }
 
 // (d) Calls that time out, whether they happened in time, late or never,

@@ -142,6 +142,13 @@ func (c Call) Return(out Output) {
 	op.Return, op.Out = now, out
 }
 
+// Op is the call's operation as recorded so far.
+func (c Call) Op() Op {
+	c.h.mu.Lock()
+	defer c.h.mu.Unlock()
+	return c.h.ops[c.i]
+}
+
 // Ops returns a copy of every operation so far, in invoke order.
 func (h *History) Ops() []Op {
 	h.mu.Lock()

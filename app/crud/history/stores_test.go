@@ -126,25 +126,36 @@ func (s *laggingStore) get(key string) (string, int64, bool, bool) {
 	return it.value, it.version, it.exists, true
 }
 
+// nth picks every nth call, and keeps the keys it picked.
+type nth struct {
+	n     int
+	mu    sync.Mutex
+	calls int
+	keys  map[string]bool
+}
+
+func every(n int) *nth { return &nth{n: n, keys: map[string]bool{}} }
+
+func (e *nth) pick(key string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.calls++
+	if e.calls%e.n != 0 {
+		return false
+	}
+	e.keys[key] = true
+	return true
+}
+
 // droppingStore acknowledges every nth put, with the version it would
 // have had, and forgets it.
 type droppingStore struct {
 	*mapStore
-	n       int
-	mu      sync.Mutex
-	puts    int
-	dropped map[string]bool
+	drop *nth
 }
 
 func (s *droppingStore) put(key, value string) (int64, bool) {
-	s.mu.Lock()
-	s.puts++
-	drop := s.puts%s.n == 0
-	if drop {
-		s.dropped[key] = true
-	}
-	s.mu.Unlock()
-	if !drop {
+	if !s.drop.pick(key) {
 		return s.mapStore.put(key, value)
 	}
 	jitter(100 * time.Microsecond)
@@ -158,21 +169,11 @@ func (s *droppingStore) put(key, value string) (int64, bool) {
 // one version further on.
 type doublingStore struct {
 	*mapStore
-	n       int
-	mu      sync.Mutex
-	puts    int
-	doubled map[string]bool
+	twice *nth
 }
 
 func (s *doublingStore) put(key, value string) (int64, bool) {
-	s.mu.Lock()
-	s.puts++
-	twice := s.puts%s.n == 0
-	if twice {
-		s.doubled[key] = true
-	}
-	s.mu.Unlock()
-	if !twice {
+	if !s.twice.pick(key) {
 		return s.mapStore.put(key, value)
 	}
 	s.mapStore.mu.Lock()
