@@ -97,4 +97,3 @@ func unknownVariable(err error) bool {
 	var me *mysql.MySQLError
 	return errors.As(err, &me) && me.Number == 1193
 }
-
