@@ -62,6 +62,12 @@ func From(ctx context.Context) *Line {
 	return &Line{}
 }
 
+// NewContext returns ctx carrying line, which From then returns (for code
+// outside a logged request that wants to see what was noted, e.g. tests).
+func NewContext(ctx context.Context, line *Line) context.Context {
+	return context.WithValue(ctx, key{}, line)
+}
+
 // Wrap logs every request h serves, except GET /healthz (the container
 // health check probes it every 2 s).
 func (lg *Logger) Wrap(h http.Handler) http.Handler {
@@ -73,7 +79,7 @@ func (lg *Logger) Wrap(h http.Handler) http.Handler {
 		start := time.Now()
 		line := &Line{Service: lg.Service, Task: lg.Task, Method: r.Method, Path: r.URL.RequestURI()}
 		sw := &statusWriter{ResponseWriter: w}
-		h.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), key{}, line)))
+		h.ServeHTTP(sw, r.WithContext(NewContext(r.Context(), line)))
 		line.Time = start.UTC().Format(time.RFC3339Nano)
 		line.Status = sw.status()
 		line.LatencyMS = float64(time.Since(start).Microseconds()) / 1000
