@@ -12,6 +12,8 @@ import (
 	"net/http"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/swarmlab/swarmlab/app/crud/internal/reqlog"
 )
 
 // Item is one stored item. Version counts the writes it has had: 1 after the
@@ -113,4 +115,45 @@ func BadInput(w http.ResponseWriter, err error, max int64) {
 		return
 	}
 	Fail(w, http.StatusBadRequest, err.Error())
+}
+
+// ItemHandlers are a service's handlers of the item routes.
+type ItemHandlers struct {
+	Put, Get, Delete, List http.HandlerFunc
+}
+
+// HandleItems registers the item routes, the same on the gate and on
+// storage, and a 404 naming the route for any other.
+func HandleItems(mux *http.ServeMux, h ItemHandlers) {
+	mux.HandleFunc("PUT /items/{id}", h.Put)
+	mux.HandleFunc("GET /items/{id}", h.Get)
+	mux.HandleFunc("DELETE /items/{id}", h.Delete)
+	mux.HandleFunc("GET /items", h.List)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		Fail(w, http.StatusNotFound, "path: no such route: "+r.Method+" "+r.URL.Path)
+	})
+}
+
+// PathID takes the path's {id}, notes it in the request's log line, and
+// answers 400 if it is not an id.
+func PathID(w http.ResponseWriter, r *http.Request) (string, bool) {
+	id := r.PathValue("id")
+	reqlog.From(r.Context()).Item = id
+	if err := CheckID(id); err != nil {
+		BadInput(w, err, 0)
+		return "", false
+	}
+	return id, true
+}
+
+// QueryPrefix takes ?prefix=, notes it in the request's log line, and
+// answers 400 if it is not a prefix.
+func QueryPrefix(w http.ResponseWriter, r *http.Request) (string, bool) {
+	p := r.URL.Query().Get("prefix")
+	reqlog.From(r.Context()).Item = p
+	if err := CheckPrefix(p); err != nil {
+		BadInput(w, err, 0)
+		return "", false
+	}
+	return p, true
 }

@@ -39,13 +39,7 @@ type Session struct {
 func (s *Server) Handler(lg *reqlog.Logger) http.Handler {
 	authed := http.NewServeMux()
 	authed.HandleFunc("GET /session", s.getSession)
-	authed.HandleFunc("PUT /items/{id}", s.put)
-	authed.HandleFunc("GET /items/{id}", s.get)
-	authed.HandleFunc("DELETE /items/{id}", s.delete)
-	authed.HandleFunc("GET /items", s.list)
-	authed.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		api.Fail(w, http.StatusNotFound, "path: no such route: "+r.Method+" "+r.URL.Path)
-	})
+	api.HandleItems(authed, api.ItemHandlers{Put: s.put, Get: s.get, Delete: s.delete, List: s.list})
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /session", s.createSession)
@@ -127,19 +121,8 @@ func (s *Server) getSession(w http.ResponseWriter, r *http.Request) {
 	api.JSON(w, http.StatusOK, Session{ID: reqlog.From(r.Context()).Session, Requests: n})
 }
 
-// id takes the path's id, answering 400 if it is not one.
-func (s *Server) id(w http.ResponseWriter, r *http.Request) (string, bool) {
-	id := r.PathValue("id")
-	reqlog.From(r.Context()).Item = id
-	if err := api.CheckID(id); err != nil {
-		api.BadInput(w, err, api.MaxBody)
-		return "", false
-	}
-	return id, true
-}
-
 func (s *Server) put(w http.ResponseWriter, r *http.Request) {
-	id, ok := s.id(w, r)
+	id, ok := api.PathID(w, r)
 	if !ok {
 		return
 	}
@@ -153,22 +136,20 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) get(w http.ResponseWriter, r *http.Request) {
-	if id, ok := s.id(w, r); ok {
+	if id, ok := api.PathID(w, r); ok {
 		s.forward(w, r, http.MethodGet, "/items/"+url.PathEscape(id), nil, http.StatusOK, true)
 	}
 }
 
 func (s *Server) delete(w http.ResponseWriter, r *http.Request) {
-	if id, ok := s.id(w, r); ok {
+	if id, ok := api.PathID(w, r); ok {
 		s.forward(w, r, http.MethodDelete, "/items/"+url.PathEscape(id), nil, http.StatusNoContent, false)
 	}
 }
 
 func (s *Server) list(w http.ResponseWriter, r *http.Request) {
-	p := r.URL.Query().Get("prefix")
-	reqlog.From(r.Context()).Item = p
-	if err := api.CheckPrefix(p); err != nil {
-		api.BadInput(w, err, api.MaxBody)
+	p, ok := api.QueryPrefix(w, r)
+	if !ok {
 		return
 	}
 	s.forward(w, r, http.MethodGet, "/items?prefix="+url.QueryEscape(p), nil, http.StatusOK, true)

@@ -29,14 +29,8 @@ type Server struct {
 // Handler serves the API, one log line per request through lg.
 func (s *Server) Handler(lg *reqlog.Logger) http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("PUT /items/{id}", s.put)
-	mux.HandleFunc("GET /items/{id}", s.get)
-	mux.HandleFunc("DELETE /items/{id}", s.delete)
-	mux.HandleFunc("GET /items", s.list)
+	api.HandleItems(mux, api.ItemHandlers{Put: s.put, Get: s.get, Delete: s.delete, List: s.list})
 	mux.HandleFunc("GET /healthz", s.health)
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		api.Fail(w, http.StatusNotFound, "path: no such route: "+r.Method+" "+r.URL.Path)
-	})
 	return lg.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Served-By", s.Task)
 		mux.ServeHTTP(w, r)
@@ -51,19 +45,8 @@ func (s *Server) ctx(r *http.Request) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(r.Context(), t)
 }
 
-// id takes the path's id, answering 400 if it is not one.
-func (s *Server) id(w http.ResponseWriter, r *http.Request) (string, bool) {
-	id := r.PathValue("id")
-	reqlog.From(r.Context()).Item = id
-	if err := api.CheckID(id); err != nil {
-		api.BadInput(w, err, MaxBody)
-		return "", false
-	}
-	return id, true
-}
-
 func (s *Server) put(w http.ResponseWriter, r *http.Request) {
-	id, ok := s.id(w, r)
+	id, ok := api.PathID(w, r)
 	if !ok {
 		return
 	}
@@ -83,7 +66,7 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) get(w http.ResponseWriter, r *http.Request) {
-	id, ok := s.id(w, r)
+	id, ok := api.PathID(w, r)
 	if !ok {
 		return
 	}
@@ -101,7 +84,7 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) delete(w http.ResponseWriter, r *http.Request) {
-	id, ok := s.id(w, r)
+	id, ok := api.PathID(w, r)
 	if !ok {
 		return
 	}
@@ -115,10 +98,8 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) list(w http.ResponseWriter, r *http.Request) {
-	p := r.URL.Query().Get("prefix")
-	reqlog.From(r.Context()).Item = p
-	if err := api.CheckPrefix(p); err != nil {
-		api.BadInput(w, err, MaxBody)
+	p, ok := api.QueryPrefix(w, r)
+	if !ok {
 		return
 	}
 	ctx, cancel := s.ctx(r)
