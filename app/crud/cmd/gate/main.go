@@ -26,7 +26,7 @@ func main() {
 	replicas := env.Int("redis-replicas", "CRUD_REDIS_REPLICAS", 1, "replicas that must have a session write before it is acknowledged (WAIT); 0 = none, development only")
 	waitTimeout := env.Duration("redis-wait-timeout", "CRUD_REDIS_WAIT_TIMEOUT", time.Second, "how long WAIT waits for the replicas; then the answer is 503")
 	ttl := env.Duration("session-ttl", "CRUD_SESSION_TTL", 24*time.Hour, "a session expires this long after its last request")
-	mode := env.String("storage-mode", "CRUD_STORAGE_MODE", gate.ModeDNSRR, "how to reach storage: dnsrr (resolve CRUD_STORAGE_TASKS, balance here) or vip (CRUD_STORAGE_ADDR, the service VIP, needs IPVS)")
+	mode := env.String("storage-mode", "CRUD_STORAGE_MODE", gate.ModeDNSRR, "how to reach storage: dnsrr (resolve CRUD_STORAGE_TASKS, balance here) or vip (CRUD_STORAGE_ADDR, the service VIP, needs IPVS); host and ingress, the lab's publish modes, mean dnsrr and vip")
 	tasks := env.String("storage-tasks", "CRUD_STORAGE_TASKS", "tasks.storage:8080", "dnsrr: names resolving to every storage task, comma-separated host:port")
 	vip := env.String("storage-addr", "CRUD_STORAGE_ADDR", "storage:8080", "vip: the storage service, host:port")
 	every := env.Duration("storage-resolve-every", "CRUD_STORAGE_RESOLVE_EVERY", 2*time.Second, "dnsrr: how often the storage tasks are resolved again")
@@ -37,13 +37,17 @@ func main() {
 		os.Exit(svc.Healthcheck(*listen))
 	}
 
-	addrs := env.List(*tasks)
-	if *mode == gate.ModeVIP {
-		addrs = env.List(*vip)
-	}
-	st, err := gate.NewStorage(gate.StorageConfig{Mode: *mode, Addrs: addrs, ResolveEvery: *every, Timeout: *timeout})
+	m, err := gate.StorageMode(*mode)
 	if err != nil {
 		log.Fatalf("CRUD_STORAGE_MODE: %v", err)
+	}
+	addrs := env.List(*tasks)
+	if m == gate.ModeVIP {
+		addrs = env.List(*vip)
+	}
+	st, err := gate.NewStorage(gate.StorageConfig{Mode: m, Addrs: addrs, ResolveEvery: *every, Timeout: *timeout})
+	if err != nil {
+		log.Fatalf("storage: %v", err)
 	}
 
 	// The read timeout outlasts WAIT, which a pipeline reads with it.
@@ -69,7 +73,7 @@ func main() {
 	defer stop()
 	srv := &http.Server{Addr: *listen, Handler: s.Handler(reqlog.New(os.Stdout, "gate", *task)),
 		ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 16 << 10}
-	log.Printf("gate %s: listening on %s, sessions in redis %s (WAIT %d), storage %s %v", *task, *listen, where, *replicas, *mode, addrs)
+	log.Printf("gate %s: listening on %s, sessions in redis %s (WAIT %d), storage %s %v", *task, *listen, where, *replicas, m, addrs)
 	if err := svc.Serve(ctx, srv); err != nil {
 		log.Fatal(err)
 	}

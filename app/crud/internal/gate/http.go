@@ -46,6 +46,8 @@ func (s *Server) Handler(lg *reqlog.Logger) http.Handler {
 	mux.HandleFunc("GET /healthz", s.health)
 	mux.Handle("/", s.authenticate(authed))
 	return lg.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The session in the gate's line is the cookie's, once checked.
+		reqlog.From(r.Context()).Session = ""
 		s.servedBy(w, "")
 		mux.ServeHTTP(w, r)
 	}))

@@ -418,6 +418,38 @@ func TestVIPModeDialsTheServiceName(t *testing.T) {
 	if _, err := NewStorage(StorageConfig{Mode: "ipvs", Addrs: []string{"x:1"}}); err == nil {
 		t.Errorf("mode ipvs accepted")
 	}
+	for publish, want := range map[string]string{"host": ModeDNSRR, "ingress": ModeVIP} {
+		if s, err := NewStorage(StorageConfig{Mode: publish, Addrs: []string{"storage:8080"}}); err != nil || s.Path()["mode"] != want {
+			t.Errorf("publish mode %s: %v %v, want storage mode %s", publish, s.Path(), err, want)
+		}
+	}
+}
+
+func TestStorageLineNamesTheGatesRequestAndSession(t *testing.T) {
+	var storageLines syncBuffer
+	h := (&storage.Server{Store: storage.NewMemory(), Task: "storage.1.a"}).Handler(reqlog.New(&storageLines, "storage", "storage.1.a"))
+	st := httptest.NewServer(h)
+	defer st.Close()
+	f := newGate(t, st.Listener.Addr().String())
+	id := f.login()
+	req, _ := http.NewRequest("GET", f.srv.URL+"/items/k", nil)
+	req.AddCookie(&http.Cookie{Name: CookieName, Value: id})
+	req.Header.Set("X-Request-Id", "req-42")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := resp.Header.Get("X-Request-Id"); got != "req-42" {
+		t.Errorf("X-Request-Id %q, want the client's", got)
+	}
+	var gl, sl reqlog.Line
+	lines := f.lines.lines()
+	json.Unmarshal([]byte(lines[len(lines)-1]), &gl)
+	json.Unmarshal([]byte(storageLines.lines()[0]), &sl)
+	if gl.Request != "req-42" || sl.Request != "req-42" || sl.Session != id || sl.Item != "k" || gl.Storage != sl.Task {
+		t.Errorf("gate line %+v\nstorage line %+v\nwant both for request req-42 of session %s", gl, sl, id)
+	}
 }
 
 func TestOneLogLinePerRequest(t *testing.T) {
@@ -436,6 +468,9 @@ func TestOneLogLinePerRequest(t *testing.T) {
 	if l.Service != "gate" || l.Task != "gate.1.x" || l.Session != id || l.Item != "k" || l.Method != "PUT" ||
 		l.Path != "/items/k" || l.Status != 200 || l.Outcome != "ok" || l.Storage != "storage.1.a" {
 		t.Errorf("line %s", lines[1])
+	}
+	if l.Request == "" {
+		t.Errorf("line %s has no request id", lines[1])
 	}
 	json.Unmarshal([]byte(lines[2]), &l)
 	if l.Status != 401 || l.Outcome != "unauthorized" {

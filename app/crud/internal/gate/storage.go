@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/swarmlab/swarmlab/app/crud/internal/balance"
+	"github.com/swarmlab/swarmlab/app/crud/internal/reqlog"
 )
 
 // The two ways the gate reaches storage over the overlay.
@@ -50,12 +51,26 @@ type Storage struct {
 	client *http.Client
 }
 
+// StorageMode checks a storage mode. The lab's publish modes are accepted
+// too, so a stack can pass ${SWARMLAB_PUBLISH_MODE} on: host (no IPVS) is
+// dnsrr, ingress (the routing mesh, so IPVS) is vip.
+func StorageMode(m string) (string, error) {
+	switch m {
+	case ModeDNSRR, ModeVIP:
+		return m, nil
+	case "host":
+		return ModeDNSRR, nil
+	case "ingress":
+		return ModeVIP, nil
+	}
+	return "", fmt.Errorf("storage mode %q is not %s or %s (nor host or ingress, the lab's publish modes)", m, ModeDNSRR, ModeVIP)
+}
+
 // NewStorage returns a client; it connects when used.
 func NewStorage(cfg StorageConfig) (*Storage, error) {
-	switch cfg.Mode {
-	case ModeDNSRR, ModeVIP:
-	default:
-		return nil, fmt.Errorf("storage mode %q is not %s or %s", cfg.Mode, ModeDNSRR, ModeVIP)
+	var err error
+	if cfg.Mode, err = StorageMode(cfg.Mode); err != nil {
+		return nil, err
 	}
 	if len(cfg.Addrs) == 0 {
 		return nil, errors.New("no storage address")
@@ -171,6 +186,9 @@ func (s *Storage) send(ctx context.Context, addr, method, path string, body []by
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	line := reqlog.From(ctx)
+	req.Header.Set(reqlog.RequestHeader, line.Request)
+	req.Header.Set(reqlog.SessionHeader, line.Session)
 	resp, err := s.client.Do(req)
 	if err != nil {
 		return Reply{}, err

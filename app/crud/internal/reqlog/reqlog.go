@@ -8,6 +8,8 @@ package reqlog
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -18,7 +20,11 @@ import (
 // Line is one request's log line. Handlers fill in what only they know
 // (session, item, storage task, outcome, error) through From.
 type Line struct {
-	Time      string  `json:"time"`
+	Time string `json:"time"`
+	// Request is the request's id: the gate makes it (or takes the
+	// client's X-Request-Id) and sends it on to storage, so the gate's line
+	// and the storage line of one request share it.
+	Request   string  `json:"request"`
 	Service   string  `json:"service"`
 	Task      string  `json:"task"`
 	Session   string  `json:"session"`
@@ -51,6 +57,19 @@ func New(w io.Writer, service, task string) *Logger {
 	return &Logger{Service: service, Task: task, enc: enc}
 }
 
+// The headers the gate sends to storage with each request, so that
+// storage's line names the request and the session too.
+const (
+	RequestHeader = "X-Request-Id"
+	SessionHeader = "X-Session"
+)
+
+func newID() string {
+	b := make([]byte, 8)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
 type key struct{}
 
 // From returns the line of the request ctx belongs to, or a throwaway one
@@ -77,7 +96,12 @@ func (lg *Logger) Wrap(h http.Handler) http.Handler {
 			return
 		}
 		start := time.Now()
-		line := &Line{Service: lg.Service, Task: lg.Task, Method: r.Method, Path: r.URL.RequestURI()}
+		line := &Line{Service: lg.Service, Task: lg.Task, Method: r.Method, Path: r.URL.RequestURI(),
+			Request: r.Header.Get(RequestHeader), Session: r.Header.Get(SessionHeader)}
+		if line.Request == "" || len(line.Request) > 64 {
+			line.Request = newID()
+		}
+		w.Header().Set(RequestHeader, line.Request)
 		sw := &statusWriter{ResponseWriter: w}
 		h.ServeHTTP(sw, r.WithContext(NewContext(r.Context(), line)))
 		line.Time = start.UTC().Format(time.RFC3339Nano)
