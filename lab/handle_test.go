@@ -125,7 +125,7 @@ func TestStackEnvNamesTheRegistryNodesPullFrom(t *testing.T) {
 	c.Reg.Pull = "127.0.0.1:5000"
 	l.info.Ingress = RoutingMesh
 	env := l.Stacks().Env()
-	if env["SWARMLAB_REGISTRY"] != "127.0.0.1:5000" || env["SWARMLAB_PUBLISH_MODE"] != "ingress" || env["SWARMLAB_LAB"] != "unit" {
+	if env["SWARMLAB_REGISTRY"] != "127.0.0.1:5000" || env["SWARMLAB_PUBLISH_MODE"] != "ingress" || env["SWARMLAB_ENDPOINT_MODE"] != "vip" || env["SWARMLAB_LAB"] != "unit" {
 		t.Errorf("Stacks().Env() = %v", env)
 	}
 }

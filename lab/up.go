@@ -760,18 +760,20 @@ func (l *Lab) formSwarm(ctx context.Context) error {
 // Env is what a stack file may interpolate: ${SWARMLAB_REGISTRY} (the
 // registry nodes pull from), ${SWARMLAB_INGRESS}, ${SWARMLAB_PUBLISH_MODE}
 // (the port mode that answers here: ingress with the routing mesh, host
-// without) and ${SWARMLAB_LAB}.
+// without), ${SWARMLAB_ENDPOINT_MODE} (vip where the service VIP routes,
+// with the mesh; dnsrr without) and ${SWARMLAB_LAB}.
 func (s Stacks) Env() map[string]string {
 	l := s.l
-	mode := "host"
+	mode, endpoints := "host", "dnsrr"
 	if l.info.Ingress == RoutingMesh {
-		mode = "ingress"
+		mode, endpoints = "ingress", "vip"
 	}
 	return map[string]string{
-		"SWARMLAB_REGISTRY":     l.cluster.Registry().Pull,
-		"SWARMLAB_INGRESS":      l.info.Ingress,
-		"SWARMLAB_PUBLISH_MODE": mode,
-		"SWARMLAB_LAB":          l.name,
+		"SWARMLAB_REGISTRY":      l.cluster.Registry().Pull,
+		"SWARMLAB_INGRESS":       l.info.Ingress,
+		"SWARMLAB_PUBLISH_MODE":  mode,
+		"SWARMLAB_ENDPOINT_MODE": endpoints,
+		"SWARMLAB_LAB":           l.name,
 	}
 }
 
