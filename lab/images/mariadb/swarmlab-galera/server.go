@@ -22,9 +22,10 @@ const (
 	runDir   = "/run/mysqld"
 	confPath = "/etc/mysql/my.cnf"
 	provider = "/usr/lib/galera/libgalera_smm.so"
-	// pollEvery is how often a waiting member asks its peers again.
-	pollEvery = time.Second
 )
+
+// pollEvery is how often a waiting member asks its peers again.
+var pollEvery = time.Second
 
 // runServer runs mariadbd (args: "mariadbd" and the user's options): a standalone server, or with
 // GALERA_PEERS a member of a Galera cluster, which first decides how to start (decide.go).
