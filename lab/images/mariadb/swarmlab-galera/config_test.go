@@ -81,7 +81,7 @@ func TestMyCnf(t *testing.T) {
 	c := Config{Peers: []string{"db2"}, ClusterName: "crud", NodeName: "db1", NodeAddress: "10.0.0.1", ProviderOptions: "gcache.size=16M"}
 	cnf := myCnf(c)
 	for _, want := range []string{"wsrep_on = ON", "wsrep_cluster_name = crud", "wsrep_node_address = 10.0.0.1", "wsrep_sst_method = rsync",
-		"binlog_format = ROW", "pc.recovery=FALSE; gcache.size=16M\"", "innodb_autoinc_lock_mode = 2"} {
+		"binlog_format = ROW", "pc.recovery=FALSE; evs.suspect_timeout=PT3S", "evs.install_timeout=PT6S; gcache.size=16M\"", "innodb_autoinc_lock_mode = 2"} {
 		if !strings.Contains(cnf, want) {
 			t.Errorf("my.cnf lacks %q:\n%s", want, cnf)
 		}

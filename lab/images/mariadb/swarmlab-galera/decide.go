@@ -71,7 +71,9 @@ type Decision struct {
 //     transactions would be lost: the one whose grastate.dat says safe_to_bootstrap: 1 (the
 //     last to leave cleanly) bootstraps at once; else, once all size members have said their
 //     seqno, the highest seqno bootstraps (ties: the designated member, then the lowest name), and
-//     the others wait for it to run, then join (rule 1).
+//     the others wait for it to run, then join (rule 1). While a member's position is unknown
+//     (seqno -1: --wsrep-recover failed), nobody bootstraps but by safe_to_bootstrap (a human's
+//     choice, then).
 //
 // Members whose data belong to different clusters (uuids) make it Fail: bootstrapping from one
 // would throw the other's away.
@@ -129,6 +131,12 @@ func decide(self Member, peers []Member, size int, bootstrapNode string) Decisio
 	}
 	if !all {
 		return Decision{Wait, "recovery: " + count + "; the most advanced bootstraps once all have"}
+	}
+	for _, m := range withData {
+		if m.Seqno < 0 {
+			return Decision{Wait, fmt.Sprintf("recovery: the position of %s's data is unknown (--wsrep-recover failed; %s): it may be the most advanced, so no member bootstraps; "+
+				"set safe_to_bootstrap: 1 in the grastate.dat of the one to go on from", m.Name, seqnos(known))}
+		}
 	}
 	best := mostAdvanced(withData, bootstrapNode)
 	if best.Name == self.Name && best.Addr == self.Addr {

@@ -58,6 +58,10 @@ func TestDecide(t *testing.T) {
 		{"equal: the designated member, seen from the other", at("db1", 12), []Member{at("db2", 12)}, 2, "db2", Wait, "waiting for db2"},
 		{"equal, none designated: the lowest name", at("db1", 12), []Member{at("db2", 12)}, 2, "", Bootstrap, "most advanced"},
 		{"an empty member never bootstraps over data", empty("db1"), []Member{at("db2", 5), empty("db3")}, 3, "", Wait, "waiting for db2"},
+		{"an unknown position never bootstraps", at("db1", -1), []Member{at("db2", 4)}, 2, "db1", Wait, "db1's data is unknown"},
+		{"nor does a known one beside it", at("db2", 4), []Member{at("db1", -1)}, 2, "db1", Wait, "db1's data is unknown"},
+		{"unless a human says which", safe(at("db2", 4)), []Member{at("db1", -1)}, 2, "db1", Bootstrap, "safe_to_bootstrap"},
+		{"an unknown position may still join", at("db1", -1), []Member{running("db2", "Primary")}, 2, "db1", Join, "db2"},
 		{"two histories: refuse", at("db1", 5), []Member{db("db2", phaseWaiting, "6b1f0c1e-0000-11e5-8000-000000000001", 9)}, 2, "", Fail, "different clusters"},
 	}
 	for _, c := range cases {

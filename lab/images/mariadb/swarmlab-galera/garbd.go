@@ -37,7 +37,7 @@ func runArbitrator(ctx context.Context, c Config, args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	opts := defaultProviderOptions + "; gmcast.listen_addr=tcp://0.0.0.0:4567"
+	opts := evsOptions + "; gmcast.listen_addr=tcp://0.0.0.0:4567"
 	if c.ProviderOptions != "" {
 		opts += "; " + c.ProviderOptions
 	}

@@ -87,8 +87,11 @@ func runServer(ctx context.Context, c Config, args []string) error {
 	opts := []string{"--wsrep-cluster-address=gcomm://" + strings.Join(peers, ",")}
 	if d.Action == Bootstrap {
 		if self.UUID == "" {
-			// a new cluster: this member's data is the first
-			if err := installDB(ctx); err != nil {
+			// a new cluster: this member's data is the first (made here, unless the data
+			// directory is a standalone server's)
+			if hasData() {
+				logf("the data directory holds a server's data but no grastate.dat: the new cluster starts from them")
+			} else if err := installDB(ctx); err != nil {
 				return err
 			}
 		} else if err := setSafeToBootstrap(filepath.Join(dataDir, "grastate.dat")); err != nil {
@@ -118,8 +121,9 @@ func ownState(ctx context.Context, c Config) (Member, error) {
 		uuid, seqno, err := wsrepRecover(ctx)
 		switch {
 		case err != nil:
-			logf("warning: the position of this member's data cannot be recovered (%v): it counts as empty, and joins by a full state transfer", err)
-			m.UUID = ""
+			// Its data may be the most advanced: it may join (a full state transfer), never
+			// bootstrap (decide.go).
+			logf("warning: the position of this member's data cannot be recovered (%v): it may join a running cluster, not bootstrap one", err)
 		case uuid != "" && uuid != m.UUID:
 			logf("warning: InnoDB says %s:%d, grastate.dat %s: InnoDB is believed", uuid, seqno, m.UUID)
 			m.UUID, m.Seqno = uuid, seqno
@@ -143,7 +147,8 @@ func wsrepRecover(ctx context.Context) (string, int64, error) {
 	os.Remove(logFile)
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "mariadbd", "--wsrep-recover", "--log-error="+logFile)
+	// (mariadbd checks that the rsync SST has a cluster address, even to recover)
+	cmd := exec.CommandContext(ctx, "mariadbd", "--wsrep-recover", "--wsrep-cluster-address=gcomm://", "--log-error="+logFile)
 	out, err := cmd.CombinedOutput()
 	log, _ := os.ReadFile(logFile)
 	if err != nil {
@@ -158,11 +163,12 @@ func wsrepRecover(ctx context.Context) (string, int64, error) {
 }
 
 // installDB makes the system tables of an empty data directory; root is authenticated by the
-// socket only until accountsSQL gives it a password.
+// socket only until accountsSQL gives it a password. (--force: the host name need not resolve;
+// with --skip-name-resolve no account depends on it.)
 func installDB(ctx context.Context) error {
 	logf("initializing the data directory %s", dataDir)
 	cmd := exec.CommandContext(ctx, "mariadb-install-db", "--user=mysql", "--datadir="+dataDir,
-		"--auth-root-authentication-method=socket", "--skip-test-db", "--skip-name-resolve", "--wsrep-on=OFF")
+		"--auth-root-authentication-method=socket", "--skip-test-db", "--skip-name-resolve", "--force", "--wsrep-on=OFF")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("mariadb-install-db: %v\n%s", err, out)
 	}
@@ -206,7 +212,10 @@ func prepareDirs() error {
 // 15 s eviction (what the lab measures: how soon the survivors write again); a gcache big enough
 // that a member killed for a while rejoins by IST; and no pc.recovery (gvwstate.dat), since
 // this program does the recovery and picks the member to bootstrap from.
-const defaultProviderOptions = "gcache.size=128M; evs.suspect_timeout=PT3S; evs.inactive_timeout=PT6S; evs.install_timeout=PT6S; pc.recovery=FALSE"
+const defaultProviderOptions = "gcache.size=128M; pc.recovery=FALSE; " + evsOptions
+
+// evsOptions are the failure detection options, the arbitrator's too.
+const evsOptions = "evs.suspect_timeout=PT3S; evs.inactive_timeout=PT6S; evs.install_timeout=PT6S"
 
 // myCnf is the server's configuration. Galera needs row-based binary logging, InnoDB, and
 // interleaved auto-increment locks; state transfers (SST) copy the data directory with rsync
