@@ -408,10 +408,10 @@ type op struct{ start, end time.Time }
 // writer inserts rows one after another on a database until stopped: what it was acknowledged
 // (ids), and when each successful insert began and ended.
 type writer struct {
-	quit   chan struct{}
-	done   chan struct{}
-	ops    []op
-	ids    []int64
+	quit chan struct{}
+	done chan struct{}
+	ops  []op
+	ids  []int64
 }
 
 func startWriter(ctx context.Context, db *sql.DB) *writer {

@@ -96,9 +96,9 @@ type Image struct {
 	Public  []string // for standard images, what a stack writes: "redis:latest", "redis:7"; else empty
 	// Own says that the image's interface is more than the official one's (mariadb's Galera
 	// modes): the official image would not do, so it is never pulled instead (PullRef is empty).
-	Own bool
-	Base    string   // the image its build starts FROM: a Debian image, or the lab image named by On
-	On      string   // the lab image it is built on ("base"), passed as BaseArg; empty for none
+	Own  bool
+	Base string // the image its build starts FROM: a Debian image, or the lab image named by On
+	On   string // the lab image it is built on ("base"), passed as BaseArg; empty for none
 	// Debian is the release of the Debian image a base image starts FROM (Base), which Ensure
 	// pulls or makes when it is missing; empty for the images built on another.
 	Debian string

@@ -17,7 +17,7 @@ func TestParseGrastate(t *testing.T) {
 	cases := map[string]grastate{
 		cleanState: {UUID: clusterA, Seqno: 42},
 		"uuid: d38587ce-246c-11e5-bcce-6bbd0831cc0f\nseqno: -1\nsafe_to_bootstrap: 1\n": {UUID: clusterA, Seqno: -1, SafeToBootstrap: true},
-		"uuid: 00000000-0000-0000-0000-000000000000\nseqno: -1\n":                        {Seqno: -1},
+		"uuid: 00000000-0000-0000-0000-000000000000\nseqno: -1\n":                       {Seqno: -1},
 		"": {Seqno: -1},
 	}
 	for text, want := range cases {
