@@ -51,6 +51,7 @@ func runServer(ctx context.Context, c Config, args []string) error {
 		return supervise(ctx, c, args[1:], nil)
 	}
 
+	logf("member %s: reading its position", c.NodeName)
 	self, err := ownState(ctx, c)
 	if err != nil {
 		return err
@@ -109,7 +110,8 @@ func runServer(ctx context.Context, c Config, args []string) error {
 }
 
 // ownState is this member's position, from grastate.dat, or after a kill (seqno -1) from InnoDB
-// (`mariadbd --wsrep-recover`, what mysqld_safe does).
+// (`mariadbd --wsrep-recover`, what mysqld_safe does). A member killed while it ran may even have
+// a grastate.dat without the cluster's uuid (seen after a bootstrap): InnoDB has both.
 func ownState(ctx context.Context, c Config) (Member, error) {
 	m := Member{Name: c.NodeName, Addr: c.NodeAddress, Role: roleDB, Phase: phaseWaiting, Seqno: -1}
 	gs, err := readGrastate(filepath.Join(dataDir, "grastate.dat"))
@@ -117,19 +119,27 @@ func ownState(ctx context.Context, c Config) (Member, error) {
 		return m, err
 	}
 	m.UUID, m.Seqno, m.SafeToBootstrap = gs.UUID, gs.Seqno, gs.SafeToBootstrap
-	if m.UUID != "" && m.Seqno < 0 && hasData() {
-		uuid, seqno, err := wsrepRecover(ctx)
-		switch {
-		case err != nil:
-			// Its data may be the most advanced: it may join (a full state transfer), never
-			// bootstrap (decide.go).
-			logf("warning: the position of this member's data cannot be recovered (%v): it may join a running cluster, not bootstrap one", err)
-		case uuid != "" && uuid != m.UUID:
+	if m.Seqno >= 0 || !hasData() {
+		return m, nil
+	}
+	uuid, seqno, err := wsrepRecover(ctx)
+	switch {
+	case err != nil && m.UUID == "":
+		// data of no known cluster nor position: nothing safe to do (it could be the most advanced)
+		return m, fmt.Errorf("the data directory holds data whose position cannot be recovered: %v", err)
+	case err != nil:
+		// Its data may be the most advanced: it may join (a full state transfer), never
+		// bootstrap (decide.go).
+		logf("warning: the position of this member's data cannot be recovered (%v): it may join a running cluster, not bootstrap one", err)
+	case uuid == "":
+		// InnoDB holds no cluster position: a standalone server's data (or none yet)
+		logf("InnoDB holds no cluster position: data of no cluster")
+		m.UUID, m.Seqno = "", -1
+	default:
+		if m.UUID != "" && uuid != m.UUID {
 			logf("warning: InnoDB says %s:%d, grastate.dat %s: InnoDB is believed", uuid, seqno, m.UUID)
-			m.UUID, m.Seqno = uuid, seqno
-		default:
-			m.Seqno = seqno
 		}
+		m.UUID, m.Seqno = uuid, seqno
 	}
 	return m, nil
 }
