@@ -139,21 +139,13 @@ func (b *bridge) logs(name string) string {
 	return out.String()
 }
 
-// running is a wait.Check failing when the container has exited.
+// exited is an error when the container name no longer runs, with the end of its log.
 func (b *bridge) exited(ctx context.Context, name string) error {
 	ins, err := b.cli.ContainerInspect(ctx, b.ids[name], client.ContainerInspectOptions{})
 	if err == nil && !ins.Container.State.Running {
-		return fmt.Errorf("%s exited with code %d:\n%s", name, ins.Container.State.ExitCode, tail(b.logs(name), 30))
+		return fmt.Errorf("%s exited with code %d:\n%s", name, ins.Container.State.ExitCode, lastLines(b.logs(name), 30))
 	}
 	return nil
-}
-
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
 
 // clusterEngine is the engine of the cluster tests: the member's addresses on the bridge must be
@@ -295,7 +287,7 @@ func TestIntegrationGalera(t *testing.T) {
 	connect("db2")
 	logs := lastStart(b.logs("db2"))
 	if !strings.Contains(logs, "join: ") || !strings.Contains(logs, "IST received") {
-		t.Errorf("db2 did not rejoin by IST; its log:\n%s", tail(logs, 40))
+		t.Errorf("db2 did not rejoin by IST; its log:\n%s", lastLines(logs, 40))
 	}
 	t.Logf("db2 started again: Synced %s after its start (IST)", time.Since(restarted).Round(100*time.Millisecond))
 	size("db2", 3)
@@ -597,7 +589,7 @@ func TestIntegrationRedisSentinel(t *testing.T) {
 	}
 	t.Logf("redis-a started again: a replica of redis-b %s after its start", time.Since(restarted).Round(100*time.Millisecond))
 	if logs := b.logs("redis-a"); !strings.Contains(logs, "a replica of redis-b") {
-		t.Errorf("redis-a's entry point did not ask the sentinels for the primary:\n%s", tail(logs, 20))
+		t.Errorf("redis-a's entry point did not ask the sentinels for the primary:\n%s", lastLines(logs, 20))
 	}
 	if out, err := redis(ctx, "redis-a", "GET", "k"); err != nil || out[0] != "after the failover" {
 		t.Errorf("GET k on redis-a: %v %v", out, err)
