@@ -27,9 +27,11 @@
 //   - sshnode: a stand-in for a host of your own (sshd, and dockerd on its unix socket only),
 //     for testing the ssh provider locally;
 //   - registry: Debian's docker-registry without auth, on :5000;
-//   - the standard images used by stacks (redis, postgres, haproxy, nginx), built from Debian
-//     packages but with the official images' interfaces (entrypoints, environment, paths, ports),
-//     so that the same stack files work with the official images where those can be pulled.
+//   - the standard images used by stacks (redis, postgres, haproxy, nginx, mariadb), built from
+//     Debian packages but with the official images' interfaces (entrypoints, environment, paths,
+//     ports), so that the same stack files work with the official images where those can be
+//     pulled. mariadb does more than the official image (a Galera cluster member or arbitrator in
+//     a swarm, mariadb/swarmlab-galera): it is always built, never pulled;
 //     They are slim: a build stage on base gathers the programs, their shared libraries and
 //     files (base/swarmlab-rootfs), and the image is that root FROM scratch (12-90 MB, where
 //     the Debian-based ones were 210-495 MB: every node of a lab pulls them).
@@ -52,7 +54,7 @@ import (
 	"github.com/moby/moby/client"
 )
 
-//go:embed base node sshnode registry redis postgres haproxy nginx
+//go:embed base node sshnode registry redis postgres haproxy nginx mariadb
 var contexts embed.FS
 
 // RepoPrefix is the repository namespace of the lab's own images.
@@ -92,8 +94,11 @@ type Image struct {
 	Variant string
 	Tag     string   // hash of the build inputs (12 hex digits)
 	Public  []string // for standard images, what a stack writes: "redis:latest", "redis:7"; else empty
-	Base    string   // the image its build starts FROM: a Debian image, or the lab image named by On
-	On      string   // the lab image it is built on ("base"), passed as BaseArg; empty for none
+	// Own says that the image's interface is more than the official one's (mariadb's Galera
+	// modes): the official image would not do, so it is never pulled instead (PullRef is empty).
+	Own  bool
+	Base string // the image its build starts FROM: a Debian image, or the lab image named by On
+	On   string // the lab image it is built on ("base"), passed as BaseArg; empty for none
 	// Debian is the release of the Debian image a base image starts FROM (Base), which Ensure
 	// pulls or makes when it is missing; empty for the images built on another.
 	Debian string
@@ -123,9 +128,9 @@ func (i Image) Latest() string {
 }
 
 // PullRef is the official image tried before building a standard image: the most specific of
-// its public names ("redis:7"). Empty for node and registry.
+// its public names ("redis:7"). Empty for node and registry, and for an image of its Own.
 func (i Image) PullRef() string {
-	if len(i.Public) == 0 {
+	if len(i.Public) == 0 || i.Own {
 		return ""
 	}
 	return i.Public[len(i.Public)-1]
@@ -145,6 +150,7 @@ type spec struct {
 	on      string // the lab image it is built on
 	debian  string // for an image on no other: the Debian release it starts FROM (DebianArg)
 	public  []string
+	own     bool // Image.Own
 	// programs are the Go programs of the context (programs.go)
 	programs []string
 }
@@ -181,6 +187,8 @@ var specs = []spec{
 	{name: "postgres", on: "base", public: []string{"postgres:latest", "postgres:15"}},
 	{name: "haproxy", on: "base", public: []string{"haproxy:latest", "haproxy:2.6"}},
 	{name: "nginx", on: "base", public: []string{"nginx:latest", "nginx:1.22"}},
+	// Debian 13's MariaDB is 11.8 (Debian 12's, 10.11)
+	{name: "mariadb", on: "base-trixie", public: []string{"mariadb:latest", "mariadb:11", "mariadb:11.8"}, own: true, programs: []string{"swarmlab-galera"}},
 }
 
 var all = sync.OnceValue(func() []Image {
@@ -216,6 +224,7 @@ func imagesOf(fsys fs.FS, specs []spec) ([]Image, error) {
 			Repo:    cmp.Or(s.repo, RepoPrefix+s.name),
 			Variant: s.variant,
 			Public:  append([]string(nil), s.public...),
+			Own:     s.own,
 			On:      s.on,
 			Debian:  s.debian,
 			dir:     dir,
@@ -377,7 +386,7 @@ func SSHNode() Image { return mustGet("sshnode") }
 // Registry is the image of the lab's registry.
 func Registry() Image { return mustGet("registry") }
 
-// Standard returns the standard images (redis, postgres, haproxy, nginx).
+// Standard returns the standard images (redis, postgres, haproxy, nginx, mariadb).
 func Standard() []Image {
 	var out []Image
 	for _, img := range All() {
@@ -556,7 +565,7 @@ func EnsureWith(ctx context.Context, cli client.APIClient, opts Options) (map[st
 			continue
 		}
 
-		if img.Standard() && !opts.NoPull {
+		if img.PullRef() != "" && !opts.NoPull {
 			pctx, cancel := context.WithTimeout(ctx, timeout)
 			start := time.Now()
 			perr := Pull(pctx, cli, img.PullRef())

@@ -191,7 +191,7 @@ func TestImagesAreKnown(t *testing.T) {
 	for _, img := range all {
 		names = append(names, img.Name)
 	}
-	if want := []string{"base", "base-trixie", "node-26", "node-20.10", "sshnode", "registry", "redis", "postgres", "haproxy", "nginx"}; !slices.Equal(names, want) {
+	if want := []string{"base", "base-trixie", "node-26", "node-20.10", "sshnode", "registry", "redis", "postgres", "haproxy", "nginx", "mariadb"}; !slices.Equal(names, want) {
 		t.Fatalf("images %v, want %v", names, want)
 	}
 	wantPublic := map[string][]string{
@@ -199,12 +199,14 @@ func TestImagesAreKnown(t *testing.T) {
 		"postgres": {"postgres:latest", "postgres:15"},
 		"haproxy":  {"haproxy:latest", "haproxy:2.6"},
 		"nginx":    {"nginx:latest", "nginx:1.22"},
+		"mariadb":  {"mariadb:latest", "mariadb:11", "mariadb:11.8"},
 	}
 	// the images made in variants from one context: repository, variant, base, context
 	variants := map[string]struct{ repo, variant, on, dir string }{
 		"base-trixie": {"swarmlab/base", "trixie", "", "base"},
 		"node-26":     {"swarmlab/node", "26", "base-trixie", "node"},
 		"node-20.10":  {"swarmlab/node", "20.10", "base", "node"},
+		"mariadb":     {"swarmlab/mariadb", "", "base-trixie", "mariadb"},
 	}
 	tags := map[string]bool{}
 	refs := map[string]bool{}
@@ -272,11 +274,15 @@ func TestImagesAreKnown(t *testing.T) {
 	var std []string
 	for _, img := range Standard() {
 		std = append(std, img.Name)
-		if img.PullRef() != img.Public[len(img.Public)-1] {
-			t.Errorf("%s: pull ref %s", img.Name, img.PullRef())
+		// an image of its own is never replaced by the official one
+		if want := img.Public[len(img.Public)-1]; img.Own && img.PullRef() != "" || !img.Own && img.PullRef() != want {
+			t.Errorf("%s: pull ref %s (own %v)", img.Name, img.PullRef(), img.Own)
+		}
+		if img.Own != (img.Name == "mariadb") {
+			t.Errorf("%s: own %v", img.Name, img.Own)
 		}
 	}
-	if !slices.Equal(std, []string{"redis", "postgres", "haproxy", "nginx"}) {
+	if !slices.Equal(std, []string{"redis", "postgres", "haproxy", "nginx", "mariadb"}) {
 		t.Errorf("Standard() = %v", std)
 	}
 	// All returns copies: callers cannot change the package's images.
@@ -744,7 +750,7 @@ func TestEnsureBuildsOnlyWhatIsMissing(t *testing.T) {
 				continue
 			}
 			wantBuilds = append(wantBuilds, img.Ref())
-			if img.Standard() {
+			if img.PullRef() != "" {
 				wantPulls = append(wantPulls, img.PullRef())
 			}
 			if refs[img.Name] != img.Ref() {
@@ -763,7 +769,7 @@ func TestEnsureBuildsOnlyWhatIsMissing(t *testing.T) {
 		}
 		for _, ref := range f.builds[2:] {
 			want := mustGet("base").Ref()
-			if ref == node26.Ref() {
+			if ref == node26.Ref() || ref == mustGet("mariadb").Ref() {
 				want = mustGet("base-trixie").Ref()
 			}
 			if a := f.buildArgs[ref][BaseArg]; a == nil || *a != want {
@@ -811,10 +817,16 @@ func TestEnsureBuildsOnlyWhatIsMissing(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := []string{mustGet("base").Ref(), mustGet("base-trixie").Ref(), node26.Ref(), node2010.Ref(), SSHNode().Ref(), Registry().Ref()}; !slices.Equal(f.builds, want) {
-			t.Errorf("builds %v, want %v", f.builds, want)
+		if want := []string{mustGet("base").Ref(), mustGet("base-trixie").Ref(), node26.Ref(), node2010.Ref(), SSHNode().Ref(), Registry().Ref(), mustGet("mariadb").Ref()}; !slices.Equal(f.builds, want) {
+			t.Errorf("builds %v, want %v (mariadb: built, never pulled)", f.builds, want)
 		}
 		for _, img := range Standard() {
+			if img.Own {
+				if refs[img.Name] != img.Ref() {
+					t.Errorf("%s -> %s, want %s", img.Name, refs[img.Name], img.Ref())
+				}
+				continue
+			}
 			if refs[img.Name] != img.PullRef() {
 				t.Errorf("%s -> %s, want %s", img.Name, refs[img.Name], img.PullRef())
 			}

@@ -15,7 +15,7 @@ func Resolve(ctx context.Context, cli client.APIClient, img Image) (string, erro
 	if err != nil || ok {
 		return img.Ref(), err
 	}
-	if img.Standard() {
+	if img.PullRef() != "" {
 		if ok, _, err := exists(ctx, cli, img.PullRef()); err != nil || ok {
 			return img.PullRef(), err
 		}
