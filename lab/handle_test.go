@@ -3,6 +3,7 @@ package lab
 import (
 	"context"
 	"errors"
+	"maps"
 	"net"
 	"slices"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/swarmlab/swarmlab/lab/provider"
 	"github.com/swarmlab/swarmlab/lab/provider/fake"
+	"github.com/swarmlab/swarmlab/lab/topology"
 )
 
 // These tests drive the lab through provider/fake: the lab sees only the
@@ -154,5 +156,20 @@ func TestCloseReleasesTheCluster(t *testing.T) {
 	}
 	if err := (&Lab{}).Close(); err != nil {
 		t.Errorf("Close of a lab with no cluster: %v", err)
+	}
+}
+
+// A stack sizes what runs once per labelled node from the topology: one more
+// tier=db node in the topology is one more in SWARMLAB_NODES_TIER_DB.
+func TestLabelCountsNameEveryLabelValue(t *testing.T) {
+	topo := &topology.Topology{Nodes: []topology.Node{
+		{Name: "db01", Labels: map[string]string{"tier": "db"}},
+		{Name: "db02", Labels: map[string]string{"tier": "db", "sentinel": "2"}},
+		{Name: "edge", Labels: map[string]string{"tier": "edge-proxy"}},
+	}}
+	got := labelCounts(topo)
+	want := map[string]int{"SWARMLAB_NODES_TIER_DB": 2, "SWARMLAB_NODES_SENTINEL_2": 1, "SWARMLAB_NODES_TIER_EDGE_PROXY": 1}
+	if !maps.Equal(got, want) {
+		t.Errorf("labelCounts = %v, want %v", got, want)
 	}
 }

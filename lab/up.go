@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -761,20 +762,55 @@ func (l *Lab) formSwarm(ctx context.Context) error {
 // registry nodes pull from), ${SWARMLAB_INGRESS}, ${SWARMLAB_PUBLISH_MODE}
 // (the port mode that answers here: ingress with the routing mesh, host
 // without), ${SWARMLAB_ENDPOINT_MODE} (vip where the service VIP routes,
-// with the mesh; dnsrr without) and ${SWARMLAB_LAB}.
+// with the mesh; dnsrr without), ${SWARMLAB_LAB}, and for each node label
+// ${SWARMLAB_NODES_<KEY>_<VALUE>}, the number of nodes that carry it
+// (labelCounts).
 func (s Stacks) Env() map[string]string {
 	l := s.l
 	mode, endpoints := "host", "dnsrr"
 	if l.info.Ingress == RoutingMesh {
 		mode, endpoints = "ingress", "vip"
 	}
-	return map[string]string{
+	env := map[string]string{
 		"SWARMLAB_REGISTRY":      l.cluster.Registry().Pull,
 		"SWARMLAB_INGRESS":       l.info.Ingress,
 		"SWARMLAB_PUBLISH_MODE":  mode,
 		"SWARMLAB_ENDPOINT_MODE": endpoints,
 		"SWARMLAB_LAB":           l.name,
 	}
+	for k, n := range labelCounts(l.topo) {
+		env[k] = strconv.Itoa(n)
+	}
+	return env
+}
+
+// labelCounts counts the topology's nodes per label, as
+// SWARMLAB_NODES_<KEY>_<VALUE> (upper case, every other character than a
+// letter or digit an underscore): a stack sizes what runs one task per such
+// node with it (a Galera cluster's GALERA_SIZE), so adding a node to the
+// topology is all it takes.
+func labelCounts(t *topology.Topology) map[string]int {
+	out := map[string]int{}
+	if t == nil {
+		return out
+	}
+	clean := func(s string) string {
+		return strings.Map(func(r rune) rune {
+			switch {
+			case r >= 'a' && r <= 'z':
+				return r - 'a' + 'A'
+			case r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
+				return r
+			}
+			return '_'
+		}, s)
+	}
+	for _, n := range t.Nodes {
+		for k, v := range n.Labels {
+			out["SWARMLAB_NODES_"+clean(k)+"_"+clean(v)]++
+		}
+	}
+	return out
 }
 
 // StackTimeout bounds how long a stack's services may take to run all their
