@@ -17,6 +17,10 @@ import (
 	"github.com/swarmlab/swarmlab/app/internal/svc"
 )
 
+// version is set at build time (-X main.version=v2): the e2e spec rolls the
+// gate from one to the next.
+var version = "v1"
+
 func main() {
 	listen := env.String("listen", "LISTEN_ADDR", ":8080", "HTTP listen address")
 	task := env.String("task", "TASK_NAME", env.Hostname(), "this task's name, sent in X-Served-By (the stack sets {{.Task.Name}})")
@@ -73,7 +77,7 @@ func main() {
 	defer stop()
 	srv := &http.Server{Addr: *listen, Handler: s.Handler(reqlog.New(os.Stdout, "gate", *task)),
 		ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 16 << 10}
-	log.Printf("gate %s: listening on %s, sessions in redis %s (WAIT %d), storage %s %v", *task, *listen, where, *replicas, m, addrs)
+	log.Printf("gate %s %s: listening on %s, sessions in redis %s (WAIT %d), storage %s %v", version, *task, *listen, where, *replicas, m, addrs)
 	if err := svc.Serve(ctx, srv); err != nil {
 		log.Fatal(err)
 	}
