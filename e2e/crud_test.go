@@ -16,6 +16,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/swarmlab/swarmlab/app/crud/client"
+	"github.com/swarmlab/swarmlab/app/crud/history"
 	"github.com/swarmlab/swarmlab/lab"
 	"github.com/swarmlab/swarmlab/lab/images"
 	"github.com/swarmlab/swarmlab/lab/provider"
@@ -137,7 +138,13 @@ var _ = Describe("CRUD", Label("crud"), Ordered, func() {
 
 		dbs := sut.runningTasks(ctx, crudStack+"_db")
 		Expect(dbs).NotTo(BeEmpty(), "running tasks of %s_db", crudStack)
-		run("database", "database node "+dbs[0].Node+" is killed, then started", func(f *faultRun) { killAndStart(f, dbs[0].Node) })
+		var dbCatchUp time.Duration
+		run("database", "database node "+dbs[0].Node+" is killed, then started", func(f *faultRun) {
+			killAndStart(f, dbs[0].Node)
+			// Started again, its member rejoins by state transfer: Synced
+			// (swarmlab-galera-health) once it has caught up.
+			dbCatchUp = waitFor(ctx, "the database member on "+dbs[0].Node+" to be Synced again", convergeTimeout, sut.galeraSynced(dbs[0].Node))
+		})
 
 		primary := sut.redisPrimary(ctx)
 		prim := sut.runningTasks(ctx, crudStack+"_"+primary)
@@ -166,6 +173,10 @@ var _ = Describe("CRUD", Label("crud"), Ordered, func() {
 			rep.Bench.Reads.Done, rep.Bench.Reads.PerSec, rep.Bench.Reads.P50ms, rep.Bench.Reads.P99ms,
 			rep.Linearizability.Verdict, rep.Final.Keys, len(rep.Final.Lost), len(rep.Final.Unexpected), rep.Final.Uncertain, rep.Result)
 		for _, w := range windows {
+			if w.kind == "database" {
+				stall := history.LongestWriteGap(rep.History, w.begin.Sub(rep.Started), w.recovered.Sub(rep.Started))
+				record().note("%s: writes stalled at most %.1fs (the longest stretch with no write acknowledged); the member was Synced again %.1fs after its node was Ready and every service ran", w.fault, stall.Seconds(), dbCatchUp.Seconds())
+			}
 			during, after := rep.Between(w.begin, w.recovered), rep.Between(w.recovered, w.next)
 			record().note("%s: during the fault (%.1fs) %d ok, %d failed (allowed %d); in the %.1fs after: %d ok, %d failed",
 				w.fault, w.recovered.Sub(w.begin).Seconds(), during.OK, during.Failures(), crudAllowed[w.kind],
@@ -218,6 +229,19 @@ func (s *system) redisPrimary(ctx context.Context) string {
 		return wait.Continue("no sentinel named a redis-* primary yet")
 	})
 	return name
+}
+
+// galeraSynced holds when the database member on node is Synced (its
+// image's health check: wsrep_ready ON, wsrep_local_state 4).
+func (s *system) galeraSynced(node string) wait.Check {
+	return func(ctx context.Context) wait.Result {
+		out, err := s.node(node).Exec(ctx, "sh", "-c",
+			"c=$(docker ps -q -f label=com.docker.swarm.service.name="+crudStack+"_db | head -n 1); [ -n \"$c\" ] || { echo no db container; exit 1; }; docker exec \"$c\" swarmlab-galera-health 2>&1")
+		if err != nil {
+			return wait.Continue("%s: %v %s", node, err, strings.TrimSpace(out))
+		}
+		return wait.Done("Synced")
+	}
 }
 
 // waitTasksOn waits until every running task of service runs image.

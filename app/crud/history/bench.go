@@ -71,3 +71,24 @@ func Percentile(sorted []time.Duration, p float64) float64 {
 	i := min(len(sorted)-1, int(p*float64(len(sorted))))
 	return float64(sorted[i]) / float64(time.Millisecond)
 }
+
+// LongestWriteGap is the longest stretch between from and to (offsets from
+// the history's start) in which no write (put or delete) was acknowledged:
+// how long writes stalled, e.g. from a database node's loss until writes
+// succeeded again. The stretch runs from one acknowledged write's return
+// (or from) to the next's (or to).
+func LongestWriteGap(ops []Op, from, to time.Duration) time.Duration {
+	var ends []time.Duration
+	for _, o := range ops {
+		if (o.Kind == Put || o.Kind == Delete) && o.Outcome() == Done && o.Return >= from && o.Return <= to {
+			ends = append(ends, o.Return)
+		}
+	}
+	slices.Sort(ends)
+	longest, last := time.Duration(0), from
+	for _, e := range append(ends, to) {
+		longest = max(longest, e-last)
+		last = e
+	}
+	return longest
+}
