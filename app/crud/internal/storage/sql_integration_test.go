@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/swarmlab/swarmlab/app/crud/history"
 	"github.com/swarmlab/swarmlab/app/crud/internal/reqlog"
 	"github.com/swarmlab/swarmlab/app/crud/internal/storage"
 	"github.com/swarmlab/swarmlab/app/crud/internal/testenv"
@@ -309,4 +310,75 @@ func parallel(workers, rounds int, f func(worker int) error) []error {
 	}
 	wg.Wait()
 	return errs
+}
+
+// The history checker bites on the real thing: storage reading without
+// causal reads (wsrep_sync_wait=0) on a Galera member whose applier lags
+// behind (held with FLUSH TABLES WITH READ LOCK) answers a read that
+// follows an acknowledged write with the value before it, and porcupine
+// calls that history not linearizable, naming the key. The same sequence
+// with causal reads is linearizable.
+func TestTheHistoryCheckerCatchesReadsWithoutCausalReadsOnALaggingNode(t *testing.T) {
+	db := testenv.SharedGalera(t, 3)
+	for _, causalReads := range []bool{false, true} {
+		t.Run(fmt.Sprintf("causal reads %v", causalReads), func(t *testing.T) {
+			cfg := db.NewDatabase(t, 0)
+			writer := open(t, cfg)
+			readerCfg := db.Config(cfg.Database, 1)
+			readerCfg.CausalReads = causalReads
+			reader := open(t, readerCfg)
+			h := history.New()
+			put := func(v string) {
+				c := h.Invoke(0, history.Put, "x", v)
+				it, err := writer.Put(ctx(t), "x", v)
+				if err != nil {
+					t.Fatal(err)
+				}
+				c.Return(history.Output{Status: 200, Value: it.Value, Version: it.Version})
+			}
+			get := func() {
+				c := h.Invoke(1, history.Get, "x", "")
+				it, err := reader.Get(ctx(t), "x")
+				if err != nil {
+					t.Fatal(err)
+				}
+				c.Return(history.Output{Status: 200, Value: it.Value, Version: it.Version})
+			}
+			put("old")
+			get()
+			lock, err := db.Admin(t, 1).Conn(ctx(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer lock.Close()
+			if _, err := lock.ExecContext(ctx(t), "FLUSH TABLES WITH READ LOCK"); err != nil {
+				t.Fatal(err)
+			}
+			put("new") // acknowledged: committed on the cluster, not yet applied on member 1
+			// The read, strictly after the put returned, while member 1's
+			// applier is held: without causal reads it answers at once; with
+			// them it waits until the applier goes on.
+			var wg sync.WaitGroup
+			wg.Add(1)
+			go func() { defer wg.Done(); get() }()
+			if !causalReads {
+				wg.Wait()
+			} else {
+				time.Sleep(300 * time.Millisecond)
+			}
+			if _, err := lock.ExecContext(context.Background(), "UNLOCK TABLES"); err != nil {
+				t.Fatal(err)
+			}
+			wg.Wait()
+			res := history.Check(h.Ops(), history.Options{Timeout: 10 * time.Second})
+			switch {
+			case !causalReads && res.Verdict != history.NotLinearizable:
+				t.Errorf("reads without wsrep_sync_wait on a lagging member: verdict %s, want %s (ops %+v)", res.Verdict, history.NotLinearizable, h.Ops())
+			case !causalReads && res.Key != "x":
+				t.Errorf("not linearizable, but the key named is %q, want x", res.Key)
+			case causalReads && res.Err() != nil:
+				t.Errorf("with causal reads: %v, want linearizable (ops %+v)", res.Err(), h.Ops())
+			}
+		})
+	}
 }
