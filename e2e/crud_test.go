@@ -6,6 +6,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -81,6 +83,14 @@ var _ = Describe("CRUD", Label("crud"), Ordered, func() {
 		}
 		Expect(base).NotTo(BeEmpty(), "%s deploys %s, but no crud endpoint is published: %+v", sut.name, crudStackFile, eps)
 		sut.expectWhole(ctx)
+		// Which path the gates take to storage: DNS round-robin and their
+		// own balancing without IPVS, the service VIP with it (the lab's
+		// ingress mode decides; each gate's /healthz says).
+		resp, err := http.Get(base + "/healthz")
+		Expect(err).NotTo(HaveOccurred())
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		record().note("gate to storage, as a gate's /healthz says (ingress %s): %s", sut.lab.Info().Ingress, strings.TrimSpace(string(body)))
 	})
 
 	It("keeps every session and every acknowledged write, linearizably, while a gate node, a database node and the Redis primary's node die, and fails no request while the gate rolls to a new version", func(ctx SpecContext) {
