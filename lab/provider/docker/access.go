@@ -127,6 +127,8 @@ func (p *Provider) ensureRelay(ctx context.Context, lab string, labels map[strin
 
 func boolPtr(b bool) *bool { return &b }
 
+var _ net.Conn = (*execConn)(nil)
+
 // relay carries connections to targets on the engine host ("10.99.0.10:2375",
 // "127.0.0.1:5000") through exec sessions in a lab's relay container, and
 // gives each target a local address on 127.0.0.1.
@@ -159,42 +161,8 @@ func (r *relay) Addr(target string) (string, error) {
 		return "", fmt.Errorf("listening on 127.0.0.1 for %s: %w", target, err)
 	}
 	r.listeners[target] = l
-	go r.serve(l, target)
+	go common.Serve(l, dialTimeout, func(ctx context.Context) (net.Conn, error) { return r.Dial(ctx, target) })
 	return l.Addr().String(), nil
-}
-
-func (r *relay) serve(l net.Listener, target string) {
-	for {
-		c, err := l.Accept()
-		if err != nil {
-			return
-		}
-		go r.forward(c, target)
-	}
-}
-
-// forward copies between a local connection and one exec session, until
-// both directions are done.
-func (r *relay) forward(local net.Conn, target string) {
-	defer local.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
-	remote, err := r.Dial(ctx, target)
-	cancel()
-	if err != nil {
-		return
-	}
-	defer remote.Close()
-	done := make(chan struct{})
-	go func() {
-		io.Copy(remote, local)
-		remote.CloseWrite()
-		close(done)
-	}()
-	io.Copy(local, remote)
-	if tc, ok := local.(*net.TCPConn); ok {
-		tc.CloseWrite()
-	}
-	<-done
 }
 
 // dialTimeout bounds setting up one exec session.
@@ -265,6 +233,14 @@ func newExecConn(att client.HijackedResponse, target string) *execConn {
 func (c *execConn) Read(b []byte) (int, error)  { return c.pr.Read(b) }
 func (c *execConn) Write(b []byte) (int, error) { return c.att.Conn.Write(b) }
 func (c *execConn) CloseWrite() error           { return c.att.CloseWrite() }
+
+// The addresses and deadlines are the exec session's connection to the
+// engine's.
+func (c *execConn) LocalAddr() net.Addr                { return c.att.Conn.LocalAddr() }
+func (c *execConn) RemoteAddr() net.Addr               { return c.att.Conn.RemoteAddr() }
+func (c *execConn) SetDeadline(t time.Time) error      { return c.att.Conn.SetDeadline(t) }
+func (c *execConn) SetReadDeadline(t time.Time) error  { return c.att.Conn.SetReadDeadline(t) }
+func (c *execConn) SetWriteDeadline(t time.Time) error { return c.att.Conn.SetWriteDeadline(t) }
 func (c *execConn) Close() error {
 	c.att.Close()
 	return c.pr.Close()

@@ -274,28 +274,7 @@ func (h *host) forward(remote string) (string, error) {
 		return "", fmt.Errorf("%s: forwarding a local port: %w", h.name(), err)
 	}
 	h.fwd = l
-	go func() {
-		for {
-			local, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer local.Close()
-				ctx, cancel := context.WithTimeout(context.Background(), DialTimeout)
-				remoteConn, err := h.dial(ctx, "tcp", remote)
-				cancel()
-				if err != nil {
-					return
-				}
-				defer remoteConn.Close()
-				done := make(chan struct{}, 2)
-				go func() { io.Copy(remoteConn, local); done <- struct{}{} }()
-				go func() { io.Copy(local, remoteConn); done <- struct{}{} }()
-				<-done
-			}()
-		}
-	}()
+	go common.Serve(l, DialTimeout, func(ctx context.Context) (net.Conn, error) { return h.dial(ctx, "tcp", remote) })
 	return l.Addr().String(), nil
 }
 
