@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/swarmlab/swarmlab/app/internal/latency"
 )
 
 // Rate is how fast one kind of operation was answered.
@@ -58,18 +60,9 @@ func Bench(ops []Op) Benchmark {
 	}{{&b.Reads, reads}, {&b.Writes, writes}} {
 		slices.Sort(x.lat)
 		x.r.PerSec = float64(x.r.Done) / b.Seconds
-		x.r.P50ms, x.r.P99ms = Percentile(x.lat, 0.50), Percentile(x.lat, 0.99)
+		x.r.P50ms, x.r.P99ms = latency.Ms(x.lat, 0.50), latency.Ms(x.lat, 0.99)
 	}
 	return b
-}
-
-// Percentile is the p-th (0..1) of sorted durations, in milliseconds.
-func Percentile(sorted []time.Duration, p float64) float64 {
-	if len(sorted) == 0 {
-		return 0
-	}
-	i := min(len(sorted)-1, int(p*float64(len(sorted))))
-	return float64(sorted[i]) / float64(time.Millisecond)
 }
 
 // LongestWriteGap is the longest stretch between from and to (offsets from

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/swarmlab/swarmlab/app/internal/latency"
 )
 
 // CeilingReport is what Ceiling measured: how many GETs of one URL the
@@ -61,6 +63,6 @@ func Ceiling(ctx context.Context, url string, concurrency int, d time.Duration) 
 		Requests: tot.sent, OK: tot.ok, Failed: tot.rejected + tot.failed, Errors: tot.errs,
 	}
 	rep.PerSec = float64(rep.OK) / rep.Seconds
-	rep.P50ms, rep.P99ms = pct(tot.lat, 0.50), pct(tot.lat, 0.99)
+	rep.P50ms, rep.P99ms = latency.Ms(tot.lat, 0.50), latency.Ms(tot.lat, 0.99)
 	return rep, ctx.Err()
 }

@@ -26,6 +26,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/swarmlab/swarmlab/app/internal/latency"
 )
 
 // baselineTimeout bounds the wait for the results service to answer
@@ -278,7 +280,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	if rep.SendSeconds > 0 {
 		rep.VotesPerSec = float64(rep.Accepted) / rep.SendSeconds
 	}
-	rep.P50ms, rep.P99ms = pct(tot.lat, 0.50), pct(tot.lat, 0.99)
+	rep.P50ms, rep.P99ms = latency.Ms(tot.lat, 0.50), latency.Ms(tot.lat, 0.99)
 	rep.log = mergeLogs(results)
 
 	// Expected tally: per voter, the set of possible final states.
@@ -476,12 +478,4 @@ func errKind(err error) string {
 		s = s[:80]
 	}
 	return s
-}
-
-func pct(sorted []time.Duration, p float64) float64 {
-	if len(sorted) == 0 {
-		return 0
-	}
-	i := min(len(sorted)-1, int(p*float64(len(sorted))))
-	return float64(sorted[i]) / float64(time.Millisecond)
 }
