@@ -100,12 +100,12 @@ func (p *Provider) Create(ctx context.Context, t *topology.Topology, opts provid
 	}
 	src, _ := filepath.Abs(t.Source())
 	base := map[string]string{common.LabelLab: t.Name, common.LabelRun: opts.RunID, common.LabelTopology: src}
-	reach, _, closeReach, err := p.reacher(ctx, t.Name, base, nil)
+	reach, relayed, closeReach, err := p.reacher(ctx, t.Name, base, nil)
 	if err != nil {
 		return nil, err
 	}
 	defer closeReach()
-	if mode, _ := p.accessMode(ctx); mode == accessTunnel {
+	if relayed != nil {
 		logf("engine %s is not this machine's: reaching the lab through relay %s", p.host.DaemonHost(), relayName(t.Name))
 	}
 
