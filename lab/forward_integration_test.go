@@ -49,13 +49,22 @@ func TestForwarderServesARelayedLab(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer again.Close()
-	served := again.Cluster().(provider.Relayed).Forwards()
+	hosts := map[string]string{}
 	for _, n := range again.Cluster().Nodes() {
-		host := n.DockerHost()
+		hosts[n.Name()] = n.DockerHost()
+	}
+	// Listeners are made on first use: what the opening process listens on
+	// is known only once every DockerHost was asked for.
+	own := map[string]bool{}
+	for _, addr := range again.Cluster().(provider.Relayed).Forwards() {
+		own[addr] = true
+	}
+	for _, n := range again.Cluster().Nodes() {
+		host := hosts[n.Name()]
 		if !strings.HasPrefix(host, "tcp://127.0.0.1:") {
 			t.Errorf("node %s: DockerHost %s, want one on this machine's loopback", n.Name(), host)
 		}
-		if _, own := served[strings.TrimPrefix(host, "tcp://")]; own {
+		if own[strings.TrimPrefix(host, "tcp://")] {
 			t.Errorf("node %s: DockerHost %s is a listener of the opening process, not the forwarder's", n.Name(), host)
 		}
 		c, err := engine.Connect(host)
