@@ -35,7 +35,8 @@ func (s Stacks) PushImage(ctx context.Context, local string, targets ...string) 
 		return fmt.Errorf("lab %s has no registry to push %s to (is its registry running?)", l.name, local)
 	}
 	return eachAtOnce(ctx, len(addrs), 0, func(i int) error {
-		return registry.PushIfMissing(ctx, l.host, addrs[i], query[i], local, targets...)
+		_, err := registry.PushIfMissing(ctx, l.host, addrs[i], query[i], local, targets...)
+		return err
 	})
 }
 

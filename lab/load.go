@@ -66,16 +66,16 @@ func (s Stacks) Load(ctx context.Context, image string) (Loaded, error) {
 	res.ID = inspect.ID
 	var mu sync.Mutex
 	pushed := 0
+	query := reg.QueryAddrs()
 	err = eachAtOnce(ctx, len(reg.Push), 0, func(i int) error {
-		addr := reg.Push[i]
-		if has, _ := registry.Has(ctx, addr, target, inspect.ID); has {
-			return nil
+		sent, err := registry.PushIfMissing(ctx, l.host, reg.Push[i], query[i], image, target)
+		if len(sent) > 0 {
+			mu.Lock()
+			pushed++
+			mu.Unlock()
 		}
-		mu.Lock()
-		pushed++
-		mu.Unlock()
-		if err := registry.Push(ctx, l.host, addr, image, target); err != nil {
-			return fmt.Errorf("loading %s into lab %s's registry at %s: %w", image, l.name, addr, err)
+		if err != nil {
+			return fmt.Errorf("loading %s into lab %s's registry at %s: %w", image, l.name, reg.Push[i], err)
 		}
 		return nil
 	})

@@ -4,10 +4,12 @@ package lab_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/moby/moby/client"
 
@@ -33,7 +35,9 @@ func TestLoadThenDeployRunsAPlainImageName(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const myapp = "swarmlab-it-myapp:1"
+	// A tag of this run's own: the registry's blob cache outlives labs, so
+	// a fixed name would be served already from an earlier run.
+	myapp := fmt.Sprintf("swarmlab-it-myapp:%d", time.Now().UnixNano())
 	if _, err := host.ImageTag(ctx, client.ImageTagOptions{Source: redis, Target: myapp}); err != nil {
 		t.Fatal(err)
 	}

@@ -32,11 +32,12 @@ const checkTimeout = 2 * time.Second
 // local image's ID (the engine's image ID is the digest of the config it
 // pushes), so the registry serves exactly what a push would have put there.
 // The lab registry's blobs live in a volume that outlives labs, so on a warm
-// machine most pushes are not needed.
-func PushIfMissing(ctx context.Context, host client.APIClient, addr, query, local string, targets ...string) error {
+// machine most pushes are not needed. It returns the targets it pushed (or
+// tried to).
+func PushIfMissing(ctx context.Context, host client.APIClient, addr, query, local string, targets ...string) ([]string, error) {
 	inspect, err := host.ImageInspect(ctx, local)
 	if err != nil {
-		return fmt.Errorf("inspect image %s: %w", local, err)
+		return nil, fmt.Errorf("inspect image %s: %w", local, err)
 	}
 	var missing []string
 	for _, target := range targets {
@@ -45,9 +46,9 @@ func PushIfMissing(ctx context.Context, host client.APIClient, addr, query, loca
 		}
 	}
 	if len(missing) == 0 {
-		return nil
+		return nil, nil
 	}
-	return Push(ctx, host, addr, local, missing...)
+	return missing, Push(ctx, host, addr, local, missing...)
 }
 
 // Has reports whether the registry at addr serves target ("library/redis:7")
