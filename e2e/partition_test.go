@@ -42,12 +42,18 @@ var _ = Describe("Partition", Label("partition"), func() {
 		heal := beginFault(ctx, "heal node "+w+", then force-update "+echoService, traffic)
 		sut.do(ctx, w, provider.Heal)
 		waitFor(ctx, w+" to be Ready", nodeReadyTimeout, sut.nodeIs(w, swarm.NodeStateReady))
-		heal.detected("node Ready")
+		ready := heal.detected("node Ready")
+		record().timing("control plane: "+w+" Ready, after the heal", ready)
+		// Healed means both planes: see gossip_test.go. An update right
+		// after Ready places tasks where the edge cannot reach them yet.
+		gossip := waitFor(ctx, "the overlay gossip to take "+w+" back", healedEdgeTimeout, sut.gossipWhole())
+		record().timing("data plane: every node and "+w+" list each other as peers again, after the heal", ready+gossip)
 		sut.forceUpdate(ctx, echoService)
 		sut.waitEchoOn(ctx, w)
 		heal.recovered("tasks on " + w + " again")
 		sut.waitEdgeSettledWithin(ctx, healedEdgeTimeout)
 		heal.end(ctx)
+		GinkgoWriter.Println(sut.overlayView(ctx, sut.edgeNode(), "e2e_edge"))
 
 		By("checking that nothing failed once the survivors had taken over, through the heal")
 		expectNoFailuresSince(ctx, traffic, whole, "from when the survivors answered through "+w+"'s heal")

@@ -32,6 +32,9 @@ var debootstrap = func(ctx context.Context, release, dir string, log io.Writer) 
 }
 
 // isRoot tells whether this process runs as root. Tests replace it.
+// aptLockWait makes apt-get wait up to 10 minutes for dpkg's lock, held by another apt-get.
+const aptLockWait = "DPkg::Lock::Timeout=600"
+
 var isRoot = func() bool { return os.Geteuid() == 0 }
 
 // lookDebootstrap finds the debootstrap program, installing Debian's package with apt-get when it
@@ -44,14 +47,16 @@ var lookDebootstrap = func(ctx context.Context, logf func(string, ...any)) error
 		return errors.New("the debootstrap program is missing (install Debian's debootstrap package, as root)")
 	}
 	logf("%-11s installing  Debian's debootstrap package with apt-get ...", "debootstrap")
+	// Another apt (scripts/bootstrap installs the tests' packages while the images build) may
+	// hold dpkg's lock: wait for it rather than fail at once.
 	install := func() ([]byte, error) {
-		cmd := exec.CommandContext(ctx, "apt-get", "install", "-y", "-qq", "--no-install-recommends", "debootstrap")
+		cmd := exec.CommandContext(ctx, "apt-get", "-o", aptLockWait, "install", "-y", "-qq", "--no-install-recommends", "debootstrap")
 		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
 		return cmd.CombinedOutput()
 	}
 	out, err := install()
 	if err != nil { // the package lists may lack it: update them once
-		if uout, uerr := exec.CommandContext(ctx, "apt-get", "update", "-qq").CombinedOutput(); uerr != nil {
+		if uout, uerr := exec.CommandContext(ctx, "apt-get", "-o", aptLockWait, "update", "-qq").CombinedOutput(); uerr != nil {
 			return fmt.Errorf("apt-get update: %v: %s", uerr, lastLines(string(uout), 10))
 		}
 		out, err = install()

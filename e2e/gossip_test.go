@@ -1,0 +1,157 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+
+	"github.com/moby/moby/api/types/swarm"
+	"github.com/moby/moby/client"
+
+	"github.com/swarmlab/swarmlab/lab/wait"
+)
+
+// The swarm's data plane heals after its control plane. A node cut off and
+// healed is Ready as soon as its agent reaches a manager again (under a
+// second), but the overlay networks' gossip (memberlist, port 7946) had
+// declared it dead and takes it back only on its own retry, seconds later.
+// Until then a task placed on it is unreachable from the other nodes and
+// missing from their DNS: an update that moves tasks there at once leaves
+// the edge with fewer tasks than it had, and on a Docker 26 engine in a
+// container with none for seconds (seen: 687 of 1,358 requests answered
+// 503). A node is healed when both planes have taken it back.
+
+// gossipPeersNetwork is the overlay every swarm node is attached to, with or
+// without tasks of its own: its peer list is the node's view of the gossip.
+const gossipPeersNetwork = "ingress"
+
+// gossipWhole holds when every Ready node lists every other Ready node as a
+// peer of the ingress network, each asked on its own engine. It says which
+// node lacks which peer.
+func (s *system) gossipWhole() wait.Check {
+	return s.viaManager(func(ctx context.Context, mgr client.APIClient) wait.Result {
+		nodes, err := mgr.NodeList(ctx, client.NodeListOptions{})
+		if err != nil {
+			return wait.Continue("node list: %v", err)
+		}
+		addrs := map[string]string{} // hostname → swarm address
+		for _, n := range nodes.Items {
+			if n.Status.State == swarm.NodeStateReady {
+				addrs[n.Description.Hostname] = n.Status.Addr
+			}
+		}
+		var lacks []string
+		for host := range addrs {
+			peers, err := s.gossipPeers(ctx, host)
+			if err != nil {
+				lacks = append(lacks, fmt.Sprintf("%s: %v", host, err))
+				continue
+			}
+			for other, a := range addrs {
+				if other != host && !peers[a] {
+					lacks = append(lacks, fmt.Sprintf("%s lacks %s (%s)", host, other, a))
+				}
+			}
+		}
+		if len(lacks) > 0 {
+			sort.Strings(lacks)
+			return wait.Continue("%s", strings.Join(lacks, "; "))
+		}
+		return wait.Done(fmt.Sprintf("each of the %d Ready nodes lists the others as %s peers", len(addrs), gossipPeersNetwork))
+	})
+}
+
+// gossipPeers is the set of peer addresses node's engine lists for the
+// ingress network.
+func (s *system) gossipPeers(ctx context.Context, node string) (map[string]bool, error) {
+	n, err := s.networkVerbose(ctx, node, gossipPeersNetwork)
+	if err != nil {
+		return nil, err
+	}
+	peers := map[string]bool{}
+	for _, p := range n.Peers {
+		peers[p.IP] = true
+	}
+	return peers, nil
+}
+
+// verboseNetwork is what `docker network inspect -v` says of an overlay's
+// gossip, with addresses kept as the engine wrote them: Docker 20.10 lists
+// the node itself with the IP "<nil>", which the client's typed decoding
+// refuses outright.
+type verboseNetwork struct {
+	Peers []struct{ Name, IP string }
+	// Services: name → the tasks this node knows of, as its DNS and data
+	// path know them.
+	Services map[string]struct {
+		Tasks []struct {
+			Name, EndpointIP string
+			Info             map[string]string
+		}
+	}
+}
+
+// networkVerbose asks node's engine for network with verbose=true, over the
+// engine client's own connection (direct or through the lab's relay).
+func (s *system) networkVerbose(ctx context.Context, node, network string) (verboseNetwork, error) {
+	var n verboseNetwork
+	cli, err := s.lab.Client(node)
+	if err != nil {
+		return n, err
+	}
+	hc := &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) { return cli.Dialer()(ctx) },
+	}}
+	defer hc.CloseIdleConnections()
+	path := "/networks/" + url.PathEscape(network) + "?verbose=true"
+	if v := cli.ClientVersion(); v != "" {
+		path = "/v" + v + path
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://engine"+path, nil)
+	if err != nil {
+		return n, err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return n, fmt.Errorf("inspect %s: %v", network, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return n, fmt.Errorf("inspect %s: %s %s %v", network, resp.Status, strings.TrimSpace(string(body)), err)
+	}
+	if err := json.Unmarshal(body, &n); err != nil {
+		return n, fmt.Errorf("inspect %s: %v", network, err)
+	}
+	return n, nil
+}
+
+// overlayView says what node's engine knows of network's service tasks
+// (name → endpoint IP @ host) and peers: what the edge's DNS and data path
+// can reach from there. For the report.
+func (s *system) overlayView(ctx context.Context, node, network string) string {
+	n, err := s.networkVerbose(ctx, node, network)
+	if err != nil {
+		return fmt.Sprintf("%s's view of %s: %v", node, network, err)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s's view of %s: peers", node, network)
+	for _, p := range n.Peers {
+		fmt.Fprintf(&b, " %s=%s", p.Name, p.IP)
+	}
+	for name, svc := range n.Services {
+		fmt.Fprintf(&b, "; service %s:", name)
+		for _, t := range svc.Tasks {
+			fmt.Fprintf(&b, " %s=%s@%s", t.Name, t.EndpointIP, t.Info["Host IP"])
+		}
+	}
+	return b.String()
+}
