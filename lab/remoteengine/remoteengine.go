@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"time"
 
@@ -125,11 +126,19 @@ func Start(ctx context.Context, host client.APIClient, name string, logf func(st
 	return e, nil
 }
 
-// labImages lists the local references of the lab's images, all of which
-// a bring-up checks for.
+// labImages lists the local references of the images a docker lab's
+// bring-up checks for: the node image of the engine its nodes run
+// (SWARMLAB_ENGINE, else the default), the registry and the standard images.
+// The bases they were built on and the ssh provider's host image are not
+// needed there (a lab builds only what it lacks), and leaving them out
+// halves what is copied.
 func labImages(ctx context.Context, host client.APIClient) ([]string, error) {
+	node, err := images.NodeFor(os.Getenv("SWARMLAB_ENGINE"))
+	if err != nil {
+		return nil, fmt.Errorf("SWARMLAB_ENGINE: %w", err)
+	}
 	var refs []string
-	for _, img := range images.All() {
+	for _, img := range append([]images.Image{node, images.Registry()}, images.Standard()...) {
 		ref, err := images.Resolve(ctx, host, img)
 		if err != nil {
 			return nil, err

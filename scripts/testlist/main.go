@@ -3,7 +3,15 @@
 // pattern, one package a line:
 //
 //	testlist -tags integration ./lab/... ./app/...
-//	github.com/swarmlab/swarmlab/lab	^(TestLabUp|TestSSHLab)$
+//	github.com/swarmlab/swarmlab/lab	^(TestLabUp|TestSSHLab)$	labs
+//	github.com/swarmlab/swarmlab/app/crud	^(TestWrites)$	other
+//
+// The third column is "labs" when one of the package's tag-only test files
+// carries the line comment `//swarmlab:labs`, alone or followed by a space
+// and words (its tests bring up whole
+// labs, which must not share the machine with other labs), else "other".
+// scripts/test runs the "labs" packages one at a time and, beside them, the
+// "other" ones (single containers or servers on loopback) one at a time.
 //
 // scripts/test runs each such package once more with the tags and that
 // pattern, so the integration step runs only the integration tests and the
@@ -53,13 +61,17 @@ func main() {
 		os.Exit(1)
 	}
 	for _, p := range pkgs {
-		tests, err := tagOnlyTests(p.dir, tagList)
+		tests, labs, err := tagOnlyTests(p.dir, tagList)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "testlist: %s: %v\n", p.path, err)
 			os.Exit(1)
 		}
 		if len(tests) > 0 {
-			fmt.Printf("%s\t%s\n", p.path, runPattern(tests))
+			kind := "other"
+			if labs {
+				kind = "labs"
+			}
+			fmt.Printf("%s\t%s\t%s\n", p.path, runPattern(tests), kind)
 		}
 	}
 }
@@ -94,26 +106,36 @@ func runPattern(tests []string) string {
 	return "^(" + strings.Join(tests, "|") + ")$"
 }
 
+// labsDirective marks a tag-only test file whose tests bring up labs.
+const labsDirective = "//swarmlab:labs"
+
 // tagOnlyTests returns, sorted, the tests of the package in dir that only
-// the build with tags has.
-func tagOnlyTests(dir string, tags []string) ([]string, error) {
+// the build with tags has, and whether one of their files carries
+// labsDirective.
+func tagOnlyTests(dir string, tags []string) (tests []string, labs bool, err error) {
 	with, err := testFiles(dir, tags)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	without, err := testFiles(dir, nil)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	var tests []string
 	fset := token.NewFileSet()
 	for _, f := range with {
 		if slices.Contains(without, f) {
 			continue
 		}
-		file, err := parser.ParseFile(fset, filepath.Join(dir, f), nil, parser.SkipObjectResolution)
+		file, err := parser.ParseFile(fset, filepath.Join(dir, f), nil, parser.SkipObjectResolution|parser.ParseComments)
 		if err != nil {
-			return nil, err
+			return nil, false, err
+		}
+		for _, g := range file.Comments {
+			for _, c := range g.List {
+				if c.Text == labsDirective || strings.HasPrefix(c.Text, labsDirective+" ") {
+					labs = true
+				}
+			}
 		}
 		for _, d := range file.Decls {
 			fn, ok := d.(*ast.FuncDecl)
@@ -130,7 +152,7 @@ func tagOnlyTests(dir string, tags []string) ([]string, error) {
 		}
 	}
 	slices.Sort(tests)
-	return slices.Compact(tests), nil
+	return slices.Compact(tests), labs, nil
 }
 
 // testFiles returns the _test.go files of dir that a build with tags selects.

@@ -1,5 +1,7 @@
 //go:build integration
 
+//swarmlab:labs (these tests bring up labs: scripts/test runs them apart from other labs)
+
 // Package e2e brings the invoices app up on a real three-node lab and uses
 // it through its gateway, as a workshop attendee would.
 package e2e

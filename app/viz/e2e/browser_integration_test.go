@@ -1,5 +1,7 @@
 //go:build integration
 
+//swarmlab:labs (these tests bring up labs: scripts/test runs them apart from other labs)
+
 // Package e2e drives the visualizer in a real browser against a real lab.
 package e2e
 

@@ -1,5 +1,7 @@
 //go:build integration
 
+//swarmlab:labs (these tests bring up labs: scripts/test runs them apart from other labs)
+
 // Package e2e runs the whole vote system in one process against real Redis
 // and Postgres servers: two frontends (vote + Redis), a worker, results, and
 // the load generator checking that the tally is exact.

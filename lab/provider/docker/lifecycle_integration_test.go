@@ -1,5 +1,7 @@
 //go:build integration
 
+//swarmlab:labs (these tests bring up labs: scripts/test runs them apart from other labs)
+
 package docker_test
 
 import (
