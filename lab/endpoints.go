@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/client"
@@ -23,7 +24,9 @@ import (
 //
 // Where this machine reaches the port is the provider's to say
 // (provider.Cluster.PublishedAddr): {addr} and the port after it are
-// replaced by the address it gives.
+// replaced by the address it gives. What people are given for a bridged
+// lab is that port on 127.0.0.1 instead, where its forwarder serves it
+// (UserEndpoints; forward.go).
 
 // Endpoint is one place a published service answers.
 type Endpoint struct {
@@ -32,9 +35,54 @@ type Endpoint struct {
 	URL     string `json:"url"`
 }
 
-// Endpoints lists where published services answer: with the routing mesh
-// on any node, in host mode on the nodes that run a task.
+// Endpoints lists where published services answer for this process: with
+// the routing mesh on any node, in host mode on the nodes that run a task,
+// at the address the provider gives (PublishedAddr).
 func (l *Lab) Endpoints(ctx context.Context) ([]Endpoint, error) {
+	return l.endpoints(ctx, l.cluster.PublishedAddr)
+}
+
+// UserEndpoints is Endpoints as people on this machine are to open them:
+// for a bridged lab, each port on 127.0.0.1 where the lab's forwarder
+// serves it. A forwarder that does not serve a port yet (one published
+// since it last looked) is given forwardCatchUp to start; a port no
+// forwarder serves keeps the address Endpoints gives, which works from this
+// machine while the lab lives.
+func (l *Lab) UserEndpoints(ctx context.Context) ([]Endpoint, error) {
+	if !l.bridged() {
+		return l.Endpoints(ctx)
+	}
+	deadline := time.Now().Add(forwardCatchUp)
+	for {
+		served, pid := readForwards(l.name)
+		missing := false
+		eps, err := l.endpoints(ctx, func(node string, port uint16) (string, error) {
+			addr, err := l.cluster.PublishedAddr(node, port)
+			if err != nil {
+				return "", err
+			}
+			if local, ok := served[addr]; ok {
+				return local, nil
+			}
+			missing = true
+			return addr, nil
+		})
+		if err != nil || !missing || pid == 0 || !time.Now().Before(deadline) {
+			return eps, err
+		}
+		select {
+		case <-ctx.Done():
+			return eps, nil
+		case <-time.After(forwardCatchUpPoll):
+		}
+	}
+}
+
+// publishedAt says where a node's published port answers.
+type publishedAt func(node string, port uint16) (string, error)
+
+// endpoints is Endpoints with each address from at.
+func (l *Lab) endpoints(ctx context.Context, at publishedAt) ([]Endpoint, error) {
 	mgr, _, err := l.Manager(ctx)
 	if err != nil {
 		return nil, err
@@ -67,7 +115,7 @@ func (l *Lab) Endpoints(ctx context.Context) ([]Endpoint, error) {
 		for k, tmpl := range s.Spec.Labels {
 			if name, ok := strings.CutPrefix(k, common.LabelURLPrefix); ok {
 				named = true
-				u, err := l.fillURL(tmpl, nodes[0])
+				u, err := fillURL(tmpl, nodes[0], at)
 				if err != nil {
 					return nil, err
 				}
@@ -78,7 +126,7 @@ func (l *Lab) Endpoints(ctx context.Context) ([]Endpoint, error) {
 			continue
 		}
 		for _, p := range s.Endpoint.Ports {
-			addr, err := l.cluster.PublishedAddr(nodes[0], uint16(p.PublishedPort))
+			addr, err := at(nodes[0], uint16(p.PublishedPort))
 			if err != nil {
 				return nil, err
 			}
@@ -129,11 +177,11 @@ func (l *Lab) serviceNodes(ctx context.Context, mgr client.APIClient, s swarm.Se
 	return names, nil
 }
 
-// fillURL puts where this machine reaches node's port into a URL label's
-// template: "{addr}:8081" becomes the address the provider gives for port
-// 8081, a bare "{addr}" that for the scheme's port (80, or 443 for https),
-// written without the port when it is the scheme's.
-func (l *Lab) fillURL(tmpl, node string) (string, error) {
+// fillURL puts where node's port answers (at) into a URL label's
+// template: "{addr}:8081" becomes the address at gives for port 8081, a
+// bare "{addr}" that for the scheme's port (80, or 443 for https), written
+// without the port when it is the scheme's.
+func fillURL(tmpl, node string, at publishedAt) (string, error) {
 	before, after, ok := strings.Cut(tmpl, "{addr}")
 	if !ok {
 		return tmpl, nil
@@ -148,7 +196,7 @@ func (l *Lab) fillURL(tmpl, node string) (string, error) {
 			port, after = uint16(p), rest[len(digits):]
 		}
 	}
-	addr, err := l.cluster.PublishedAddr(node, port)
+	addr, err := at(node, port)
 	if err != nil {
 		return "", err
 	}

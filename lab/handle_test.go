@@ -94,7 +94,7 @@ func TestURLsAskTheProviderWhereAPortAnswers(t *testing.T) {
 		"http://{addr}/ and again http://{addr}/": "http://10.0.0.11/ and again http://10.0.0.11/",
 	}
 	for tmpl, want := range direct {
-		if got, err := l.fillURL(tmpl, "w1"); err != nil || got != want {
+		if got, err := fillURL(tmpl, "w1", l.cluster.PublishedAddr); err != nil || got != want {
 			t.Errorf("fillURL(%q) = %q, %v; want %q", tmpl, got, err, want)
 		}
 	}
@@ -104,11 +104,11 @@ func TestURLsAskTheProviderWhereAPortAnswers(t *testing.T) {
 		"https://{addr}/":     "https://127.0.0.1:10443/",
 		"http://{addr}:8081/": "http://127.0.0.1:18081/",
 	} {
-		if got, err := l.fillURL(tmpl, "w1"); err != nil || got != want {
+		if got, err := fillURL(tmpl, "w1", l.cluster.PublishedAddr); err != nil || got != want {
 			t.Errorf("remapped: fillURL(%q) = %q, %v; want %q", tmpl, got, err, want)
 		}
 	}
-	if _, err := l.fillURL("http://{addr}/", "w9"); err == nil {
+	if _, err := fillURL("http://{addr}/", "w9", l.cluster.PublishedAddr); err == nil {
 		t.Error("fillURL on an unknown node did not fail")
 	}
 }

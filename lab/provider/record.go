@@ -40,6 +40,18 @@ type Relayed interface {
 	Forwards() map[string]string
 }
 
+// Bridged is a Cluster whose published ports this machine reaches directly,
+// at its nodes' addresses on a network that only this machine routes (a
+// docker lab's bridge on this Linux host): PublishedAddr gives those, for
+// what runs here (the lab's own probes, tests). People are given the same
+// ports on 127.0.0.1 instead, served by the lab's forwarder process
+// (lab.Forward): the URL that also works where the lab is relayed, and in a
+// browser that does not route the bridge. Bridged reports false where the
+// lab is relayed after all.
+type Bridged interface {
+	Bridged() bool
+}
+
 // Access is what a provider needs, besides the topology, to open the lab
 // again: the engine of this machine through which it made the lab (docker:
 // the engine its nodes are containers of; ssh: the engine that holds the

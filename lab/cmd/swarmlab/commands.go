@@ -81,11 +81,17 @@ func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		printProfile(stdout, l.BringUp())
 		fmt.Fprintln(stdout)
 	}
-	if l.Relayed() {
-		// This process's listeners end with it: hand the lab to a
-		// forwarder that lives as long as the lab, and print its addresses.
+	if l.Forwarded() {
+		// A relayed lab's listeners are this process's, and end with it;
+		// a bridged lab's URLs are to be on 127.0.0.1 too. Hand the lab to
+		// a forwarder that lives as long as the lab, and print its
+		// addresses.
 		if err := startForwarder(ctx, l); err != nil {
-			fmt.Fprintf(stderr, "warning: %v; the addresses below work only while this command runs\n", err)
+			if l.Relayed() {
+				fmt.Fprintf(stderr, "warning: %v; the addresses below work only while this command runs\n", err)
+			} else {
+				fmt.Fprintf(stderr, "warning: %v; the URLs below are the nodes' addresses on the lab network, which only this machine reaches\n", err)
+			}
 		}
 	}
 	return printUp(ctx, stdout, stderr, l)
@@ -212,8 +218,10 @@ func labelString(m map[string]string) string {
 	return strings.Join(parts, ",")
 }
 
+// printPublished lists the lab's URLs as people open them: on 127.0.0.1
+// where the lab's forwarder serves them (lab.UserEndpoints).
 func printPublished(ctx context.Context, w io.Writer, l *lab.Lab) {
-	eps, err := l.Endpoints(ctx)
+	eps, err := l.UserEndpoints(ctx)
 	if err != nil {
 		fmt.Fprintf(w, "Published: unknown (%v)\n", err)
 		return

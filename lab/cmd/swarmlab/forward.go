@@ -16,14 +16,15 @@ import (
 const forwarderStart = 30 * time.Second
 
 // cmdForward is `swarmlab forward NAME`, which `up` starts by itself for a
-// lab on an engine that is not this machine's (lab.Forward): it serves the
-// lab's node engines, registry and published ports on 127.0.0.1 until the
-// lab is gone. Not in the usage: nobody needs to run it by hand.
+// docker lab (lab.Forward): it serves on 127.0.0.1, until the lab is gone,
+// the ports the lab publishes, and for a lab on an engine that is not this
+// machine's its node engines and registry too. Not in the usage: nobody
+// needs to run it by hand.
 func cmdForward(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) != 1 {
 		return usagef("forward takes one lab name")
 	}
-	return lab.Forward(ctx, args[0], func(f string, a ...any) {
+	return lab.ForwardWith(ctx, args[0], labOptions(lab.Options{}), func(f string, a ...any) {
 		fmt.Fprintf(stderr, "%s swarmlab forward: %s\n", time.Now().Format(time.RFC3339), fmt.Sprintf(f, a...))
 	})
 }

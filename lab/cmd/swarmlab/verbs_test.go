@@ -339,3 +339,50 @@ func TestUpWritesAndDownRemovesTheDockerContext(t *testing.T) {
 		t.Errorf("up without a context store:\n%s\nstderr %q", out.String(), errb.String())
 	}
 }
+
+// A bridged lab's URLs are printed where its forwarder serves them on
+// 127.0.0.1; with no forwarder, at the node's address.
+func TestPublishedURLsOfABridgedLabAreOnLoopback(t *testing.T) {
+	f := newFakeCLI(t)
+	f.c.Bridge = true
+	path := filepath.Join(t.TempDir(), "web.yml")
+	os.WriteFile(path, []byte(webStack), 0o644)
+	f.host.SetImage("myapp:1", "sha256:aaaa")
+	if code, _, errs := runCLI(t, "load", "myapp:1"); code != 0 {
+		t.Fatalf("load: %s", errs)
+	}
+	code, out, errs := runCLI(t, "deploy", path)
+	if code != 0 || !strings.Contains(out, "Published:\n  web  http://10.0.0.10:8080/  web_web\n") {
+		t.Fatalf("deploy with no forwarder: exit %d, want the node's address\n%s\n%s", code, out, errs)
+	}
+
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() {
+		var out, errb bytes.Buffer
+		done <- run(ctx, []string{"forward", "cli"}, &out, &errb)
+	}()
+	defer func() {
+		stop()
+		if code := <-done; code != 0 {
+			t.Errorf("forward: exit %d", code)
+		}
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for _, ok := lab.Forwarder("cli"); !ok; _, ok = lab.Forwarder("cli") {
+		if time.Now().After(deadline) {
+			t.Fatal("the forwarder did not write what it serves within 10s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	code, out, errs = runCLI(t, "status")
+	var url string
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) == 3 && f[0] == "web" && f[2] == "web_web" {
+			url = f[1]
+		}
+	}
+	if code != 0 || !strings.HasPrefix(url, "http://127.0.0.1:") || url == "http://127.0.0.1:8080/" {
+		t.Errorf("status with a forwarder: exit %d, web at %q, want a listener of the forwarder on 127.0.0.1\n%s\n%s", code, url, out, errs)
+	}
+}

@@ -50,3 +50,64 @@ func TestServeCarriesAnAnswerAfterTheClientsHalfClose(t *testing.T) {
 		t.Errorf("through Serve: %q, %v; want %q", got, err, "got ping")
 	}
 }
+
+// A Loopback gives a target one address on 127.0.0.1 for as long as it
+// lives, carries connections there to the target, and after Close listens
+// no more.
+func TestLoopbackKeepsATargetsAddressUntilClose(t *testing.T) {
+	target, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer target.Close()
+	go func() {
+		for {
+			c, err := target.Accept()
+			if err != nil {
+				return
+			}
+			c.Write([]byte("hello"))
+			c.Close()
+		}
+	}()
+	dialled := make(chan string, 10)
+	b := NewLoopback("test", time.Second, func(ctx context.Context, to string) (net.Conn, error) {
+		dialled <- to
+		var d net.Dialer
+		return d.DialContext(ctx, "tcp", target.Addr().String())
+	})
+	addr, err := b.Addr("10.0.0.10:8080")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if host, _, _ := net.SplitHostPort(addr); host != "127.0.0.1" {
+		t.Errorf("Addr = %s, want one on 127.0.0.1", addr)
+	}
+	if again, _ := b.Addr("10.0.0.10:8080"); again != addr {
+		t.Errorf("Addr again = %s, want the same %s", again, addr)
+	}
+	if f := b.Forwards(); len(f) != 1 || f["10.0.0.10:8080"] != addr {
+		t.Errorf("Forwards = %v", f)
+	}
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	got, _ := io.ReadAll(c)
+	c.Close()
+	if string(got) != "hello" || len(dialled) != 1 || <-dialled != "10.0.0.10:8080" {
+		t.Errorf("through the loopback: %q, want the target's hello from a dial of 10.0.0.10:8080", got)
+	}
+	b.Close()
+	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+		c.Close()
+		t.Errorf("%s still accepts after Close", addr)
+	}
+	if _, err := b.Addr("10.0.0.11:80"); err == nil {
+		t.Error("Addr after Close did not fail")
+	}
+	if f := b.Forwards(); len(f) != 0 {
+		t.Errorf("Forwards after Close = %v", f)
+	}
+}

@@ -8,7 +8,6 @@ import (
 	"os"
 	"runtime"
 	"strings"
-	"sync"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -131,38 +130,24 @@ var _ net.Conn = (*execConn)(nil)
 
 // relay carries connections to targets on the engine host ("10.99.0.10:2375",
 // "127.0.0.1:5000") through exec sessions in a lab's relay container, and
-// gives each target a local address on 127.0.0.1.
+// gives each target a local address on 127.0.0.1 (its Loopback's Addr, made
+// on first use and kept until Close).
 type relay struct {
 	host      client.APIClient
 	container string
-
-	mu        sync.Mutex
-	listeners map[string]net.Listener // by target
-	closed    bool
+	*common.Loopback
 }
 
 func newRelay(host client.APIClient, lab string) *relay {
-	return &relay{host: host, container: relayName(lab), listeners: map[string]net.Listener{}}
-}
-
-// Addr is the local "127.0.0.1:port" that reaches target. The listener is
-// made on first use and lives until Close.
-func (r *relay) Addr(target string) (string, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closed {
-		return "", fmt.Errorf("relay %s: closed", r.container)
-	}
-	if l, ok := r.listeners[target]; ok {
-		return l.Addr().String(), nil
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("listening on 127.0.0.1 for %s: %w", target, err)
-	}
-	r.listeners[target] = l
-	go common.Serve(l, dialTimeout, func(ctx context.Context) (net.Conn, error) { return r.Dial(ctx, target) })
-	return l.Addr().String(), nil
+	r := &relay{host: host, container: relayName(lab)}
+	r.Loopback = common.NewLoopback("relay "+r.container, dialTimeout, func(ctx context.Context, target string) (net.Conn, error) {
+		c, err := r.Dial(ctx, target)
+		if err != nil {
+			return nil, err // not a nil *execConn in a non-nil net.Conn
+		}
+		return c, nil
+	})
+	return r
 }
 
 // dialTimeout bounds setting up one exec session.
@@ -182,29 +167,6 @@ func (r *relay) Dial(ctx context.Context, target string) (*execConn, error) {
 		return nil, fmt.Errorf("relay %s to %s: %w", r.container, target, err)
 	}
 	return newExecConn(att.HijackedResponse, target), nil
-}
-
-// Forwards lists the target each listener serves.
-func (r *relay) Forwards() map[string]string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := make(map[string]string, len(r.listeners))
-	for t, l := range r.listeners {
-		out[t] = l.Addr().String()
-	}
-	return out
-}
-
-// Close closes every listener; connections in flight end with their peers.
-func (r *relay) Close() error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.closed = true
-	for t, l := range r.listeners {
-		l.Close()
-		delete(r.listeners, t)
-	}
-	return nil
 }
 
 // execConn is a byte stream over an exec session: what is written goes to

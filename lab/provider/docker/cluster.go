@@ -183,6 +183,10 @@ func (c *cluster) Forwards() map[string]string {
 	return c.relay.Forwards()
 }
 
+// Bridged implements provider.Bridged: a lab reached directly publishes
+// its ports on its bridge network's node addresses.
+func (c *cluster) Bridged() bool { return c.relay == nil }
+
 // Close implements provider.Cluster: it closes the nodes' engine clients.
 func (c *cluster) Close() error {
 	if c.closeReach != nil {
@@ -334,6 +338,7 @@ func (n *node) Logs(ctx context.Context, w io.Writer) error {
 
 var (
 	_ provider.Relayed = (*cluster)(nil)
+	_ provider.Bridged = (*cluster)(nil)
 	_ provider.Cluster = (*cluster)(nil)
 	_ provider.Node    = (*node)(nil)
 )

@@ -62,6 +62,14 @@ func (p *Provider) Create(ctx context.Context, t *topology.Topology, opts provid
 	return c, err
 }
 
+// Add makes c one of its labs, as Create would have, under c's name: a
+// test gives it nodes at addresses of its own choosing.
+func (p *Provider) Add(c *Cluster) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.labs[c.LabName] = c
+}
+
 // Lab returns the named lab's cluster, or nil.
 func (p *Provider) Lab(name string) *Cluster {
 	p.mu.Lock()
@@ -100,6 +108,9 @@ func (p *Provider) Persistent() bool { return p.KeepsMachines }
 func (p *Provider) Delete(ctx context.Context, name string) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if c, ok := p.labs[name]; ok {
+		c.remove()
+	}
 	delete(p.labs, name)
 	p.Deleted = append(p.Deleted, name)
 	return nil
@@ -110,6 +121,7 @@ func (p *Provider) DeleteRun(ctx context.Context, name, run string) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if c, ok := p.labs[name]; ok && c.Run == run {
+		c.remove()
 		delete(p.labs, name)
 	}
 	p.Deleted = append(p.Deleted, name+"/"+run)
@@ -122,10 +134,15 @@ type Cluster struct {
 	Run          string
 	TopologyPath string
 	Reg          provider.Registry
+	// Bridge is what Bridged reports: whether the lab's forwarder serves
+	// its published ports on 127.0.0.1 (as for a docker lab reached
+	// directly).
+	Bridge bool
 
 	mu     sync.Mutex
 	nodes  []*Node
 	closed bool
+	gone   bool // deleted by its provider
 }
 
 // NewCluster returns a lab with no nodes and a registry at
@@ -160,8 +177,26 @@ func (c *Cluster) PublishedAddr(name string, port uint16) (string, error) {
 	return provider.AddrAt(c, name, port)
 }
 
-// Refresh implements provider.Cluster: the records are always current.
-func (c *Cluster) Refresh(ctx context.Context) error { return nil }
+// Bridged implements provider.Bridged.
+func (c *Cluster) Bridged() bool { return c.Bridge }
+
+// Refresh implements provider.Cluster: the records are always current;
+// a handle on a lab its provider deleted finds no lab, as a docker one
+// would.
+func (c *Cluster) Refresh(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gone {
+		return fmt.Errorf("%w %q", provider.ErrNotFound, c.LabName)
+	}
+	return nil
+}
+
+func (c *Cluster) remove() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gone = true
+}
 
 // Close implements provider.Cluster.
 func (c *Cluster) Close() error {
@@ -269,5 +304,6 @@ func (n *Node) Applied() []provider.Action {
 var (
 	_ provider.Provider = (*Provider)(nil)
 	_ provider.Cluster  = (*Cluster)(nil)
+	_ provider.Bridged  = (*Cluster)(nil)
 	_ provider.Node     = (*Node)(nil)
 )
