@@ -558,7 +558,7 @@ func testPartitionHeal(t *testing.T, l *lab.Lab, node string) {
 func TestMain(m *testing.M) {
 	// Labs left by an earlier, killed run would make names collide.
 	ctx := context.Background()
-	for _, n := range []string{"it-swarm3", "it-vote6", "it-ha", "it-side-a", "it-side-b", "it-cancelled", "it-web"} {
+	for _, n := range []string{"it-swarm3", "it-vote6", "it-ha", "it-side-a", "it-side-b", "it-cancelled", "it-web", dockerIOLab} {
 		lab.Down(ctx, n)
 	}
 	os.Exit(m.Run())
