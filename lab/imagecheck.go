@@ -15,6 +15,7 @@ import (
 
 	"github.com/swarmlab/swarmlab/lab/images"
 	"github.com/swarmlab/swarmlab/lab/internal/registry"
+	"github.com/swarmlab/swarmlab/lab/provider"
 	"github.com/swarmlab/swarmlab/lab/stack"
 )
 
@@ -66,9 +67,12 @@ func (r imageRef) target() string { return r.repo + r.ref }
 // its HTTP API at the host-side push addresses, under the registry path of
 // a docker.io name (where the registry is the nodes' mirror of docker.io;
 // where it is not, nodes pull those names themselves and they are not
-// checked) or of a name in the lab registry (registry:5000/team/app). An
-// image of another registry, and a registry that cannot be asked from
-// here, give a warning. The error has one line per missing image: the
+// checked) or of a name in the lab registry (registry:5000/team/app). A
+// docker.io name the registry lacks is asked of the lab's pull-through
+// cache of docker.io, the nodes' next mirror (askDockerIOCache), or, where
+// the lab has none, tried by a node (probeDockerIO). An image of another
+// registry, and a registry that cannot be asked from here, give a
+// warning. The error has one line per missing image: the
 // services asking for it, what the lab serves instead, and how to load it
 // (Stacks.Load).
 func (l *Lab) checkStackImages(ctx context.Context, name string, cfg *composetypes.Config, own map[string]string) (warnings []string, err error) {
@@ -78,13 +82,6 @@ func (l *Lab) checkStackImages(ctx context.Context, name string, cfg *composetyp
 		if svc.Image != "" {
 			byImage[svc.Image] = append(byImage[svc.Image], svc.Name)
 		}
-	}
-	type check struct {
-		image    string
-		ref      imageRef
-		services []string
-		missing  bool
-		errs     []string
 	}
 	var checks []*check
 	for _, img := range slices.Sorted(maps.Keys(byImage)) {
@@ -128,34 +125,25 @@ func (l *Lab) checkStackImages(ctx context.Context, name string, cfg *composetyp
 	if err := ctx.Err(); err != nil {
 		return warnings, err
 	}
-	// The registry is the nodes' docker.io mirror, and dockerd falls back to
-	// docker.io itself when the mirror lacks a name: where a node can reach
-	// docker.io (a laptop, a CI runner), redis:alpine is pulled from there
-	// and deploys. So a docker.io name the registry lacks is missing only
-	// if a node cannot pull it either (here, where no registry is
-	// reachable, it cannot).
-	var probes []*check
+	// A docker.io name the lab registry lacks: the nodes ask their next
+	// docker.io mirror, the lab's pull-through cache where it has one, then
+	// docker.io itself.
+	var fromDockerIO []*check
 	for _, c := range checks {
 		if c.missing && c.ref.domain == dockerHub {
-			probes = append(probes, c)
+			fromDockerIO = append(fromDockerIO, c)
 		}
 	}
-	if len(probes) > 0 {
-		if node, cli, perr := l.pullProbeNode(ctx); perr == nil {
-			_ = eachAtOnce(ctx, len(probes), 0, func(i int) error {
-				pctx, cancel := context.WithTimeout(ctx, pullProbeTimeout)
-				defer cancel()
-				if images.Pull(pctx, cli, probes[i].image) == nil {
-					mu.Lock()
-					probes[i].missing = false
-					warnings = append(warnings, fmt.Sprintf("stack %s: %s is not in the lab registry; node %s pulled it from docker.io itself, as every node will", name, probes[i].image, node))
-					mu.Unlock()
-				}
-				return nil
-			})
-			if err := ctx.Err(); err != nil {
-				return warnings, err
-			}
+	if len(fromDockerIO) > 0 {
+		var more []string
+		if reg.DockerIO.On() {
+			more = l.askDockerIOCache(ctx, name, reg.DockerIO, fromDockerIO)
+		} else {
+			more = l.probeDockerIO(ctx, name, fromDockerIO)
+		}
+		warnings = append(warnings, more...)
+		if err := ctx.Err(); err != nil {
+			return warnings, err
 		}
 	}
 	var lines []string
@@ -174,9 +162,110 @@ func (l *Lab) checkStackImages(ctx context.Context, name string, cfg *composetyp
 		name, plural(len(lines), "an image", fmt.Sprintf("%d images", len(lines))), strings.Join(lines, "\n  "))
 }
 
-// pullProbeTimeout bounds a node's try at pulling a docker.io image the lab
-// registry lacks.
-const pullProbeTimeout = 20 * time.Second
+// check is what the image check found of one image.
+type check struct {
+	image    string
+	ref      imageRef
+	services []string
+	missing  bool
+	errs     []string // why the registry could not be asked
+}
+
+// Bounds of the image check's looks past the lab registry.
+const (
+	// pullProbeTimeout bounds a node's try at pulling a docker.io image
+	// the lab registry lacks, where the lab has no docker.io cache.
+	pullProbeTimeout = 20 * time.Second
+	// dockerIOAskTimeout bounds the docker.io cache's answer on a
+	// manifest: it asks its upstream first.
+	dockerIOAskTimeout = 20 * time.Second
+	// dockerIOWarmTimeout bounds the pull that fills the cache with an
+	// image before the deploy; past it the deploy goes on, and the nodes
+	// pull the rest as their tasks start.
+	dockerIOWarmTimeout = 2 * time.Minute
+)
+
+// askDockerIOCache asks the lab's pull-through cache of docker.io for each
+// image the lab registry lacks: a manifest HEAD through it makes it fetch
+// the manifest from its upstream. An image it serves is not missing; one
+// node then pulls it (through the cache, its second mirror), so that the
+// cache fetches the image's blobs from upstream once, before every node
+// asks for them at the same moment when the tasks start: distribution
+// 2.8's proxy does not make a request for a blob it is still fetching wait
+// for that fetch (registry/proxy/proxyblobstore.go ServeBlob: an inflight
+// blob is copied from upstream again). A node that cannot pull it (not
+// merely slow) makes it missing after all. It returns the warnings.
+func (l *Lab) askDockerIOCache(ctx context.Context, name string, cache provider.DockerIOCache, checks []*check) []string {
+	var mu sync.Mutex
+	var warnings []string
+	warn := func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		warnings = append(warnings, fmt.Sprintf(format, args...))
+	}
+	_ = eachAtOnce(ctx, len(checks), 0, func(i int) error {
+		c := checks[i]
+		ok, err := registry.ServesWithin(ctx, dockerIOAskTimeout, cache.Query, c.ref.repo, c.ref.ref[1:])
+		if err != nil {
+			warn("stack %s: could not ask the lab's docker.io cache (of %s) whether it serves %s (it runs once its upstream answers from the engine's host): %v", name, cache.Upstream, c.image, err)
+			return nil
+		}
+		if !ok {
+			return nil
+		}
+		node, cli, err := l.pullProbeNode(ctx)
+		if err != nil {
+			c.missing = false
+			warn("stack %s: %s is not in the lab registry; it comes through the lab's docker.io cache (of %s)", name, c.image, cache.Upstream)
+			return nil
+		}
+		pctx, cancel := context.WithTimeout(ctx, dockerIOWarmTimeout)
+		defer cancel()
+		err = images.Pull(pctx, cli, c.image)
+		switch {
+		case err == nil:
+			c.missing = false
+			warn("stack %s: %s is not in the lab registry; it came through the lab's docker.io cache (of %s), which node %s pulled it from", name, c.image, cache.Upstream, node)
+		case ctx.Err() == nil && pctx.Err() != nil:
+			c.missing = false
+			warn("stack %s: %s is not in the lab registry; it comes through the lab's docker.io cache (of %s); node %s was still pulling it after %v, the nodes will pull it as their tasks start",
+				name, c.image, cache.Upstream, node, dockerIOWarmTimeout)
+		default:
+			warn("stack %s: the lab's docker.io cache (of %s) has a manifest of %s, but node %s could not pull it: %v", name, cache.Upstream, c.image, node, err)
+		}
+		return nil
+	})
+	sort.Strings(warnings)
+	return warnings
+}
+
+// probeDockerIO has a node try pulling each image, where the lab has no
+// docker.io cache: dockerd falls back from its mirror, the lab registry,
+// to docker.io itself, so where a node can reach docker.io (a laptop, a CI
+// runner) redis:alpine is pulled from there and deploys. So a docker.io
+// name the registry lacks is missing only if a node cannot pull it either
+// (where no registry is reachable, it cannot). It returns the warnings.
+func (l *Lab) probeDockerIO(ctx context.Context, name string, checks []*check) []string {
+	node, cli, err := l.pullProbeNode(ctx)
+	if err != nil {
+		return nil
+	}
+	var mu sync.Mutex
+	var warnings []string
+	_ = eachAtOnce(ctx, len(checks), 0, func(i int) error {
+		pctx, cancel := context.WithTimeout(ctx, pullProbeTimeout)
+		defer cancel()
+		if images.Pull(pctx, cli, checks[i].image) == nil {
+			mu.Lock()
+			checks[i].missing = false
+			warnings = append(warnings, fmt.Sprintf("stack %s: %s is not in the lab registry; node %s pulled it from docker.io itself, as every node will", name, checks[i].image, node))
+			mu.Unlock()
+		}
+		return nil
+	})
+	sort.Strings(warnings)
+	return warnings
+}
 
 // pullProbeNode is the first running node and a client for its engine,
 // where a docker.io name the registry lacks is tried.

@@ -182,6 +182,107 @@ func TestMissingImageANodeCanPullIsAWarning(t *testing.T) {
 	}
 }
 
+// cacheLab is checkLab with a lab registry serving the standard images and
+// a docker.io cache at cacheAddr.
+func cacheLab(t *testing.T, cacheAddr string) (*Lab, *fake.Engine) {
+	t.Helper()
+	addr, _ := fakeRegistry(t, standardTargets()...)
+	return checkLab(t, provider.Registry{Push: []string{addr}, Pull: "registry:5000", Mirror: true,
+		DockerIO: provider.DockerIOCache{Pull: "dockerio:5000", Query: cacheAddr, Upstream: "http://upstream.test:5000"}})
+}
+
+// pulls lists the images the node's engine was asked to pull
+// ("redis:alpine"), and fails the test on anything else it was asked but
+// pings and image looks.
+func pulls(t *testing.T, e *fake.Engine) []string {
+	t.Helper()
+	var out []string
+	for _, c := range e.Calls() {
+		switch {
+		case strings.HasSuffix(c, "/images/create"):
+			out = append(out, c)
+		case strings.HasSuffix(c, "/_ping"), strings.Contains(c, "/images/") && strings.HasSuffix(c, "/json"):
+		default:
+			t.Errorf("the node's engine was asked %s; want only pulls, nothing done on the swarm", c)
+		}
+	}
+	return out
+}
+
+// Where the lab has a docker.io cache, a docker.io name the lab registry
+// lacks is asked of the cache; one it serves is not missing, and one node
+// pulls it through the cache before the deploy, once; one it lacks is
+// missing, with no node pull tried. (Red when the check ignores the cache:
+// no cache is asked, and the node tries both images itself.)
+func TestADockerIONameTheCacheServesIsNotMissing(t *testing.T) {
+	cache, asked := fakeRegistry(t, "library/redis:alpine")
+	l, engine := cacheLab(t, cache)
+	engine.Pullable("redis:alpine")
+	st, _, err := l.prepareStack(context.Background(), "shop", writeFile(t, missingStack), nil, true, 0, nil)
+	if err == nil {
+		t.Fatal("postgres:15-alpine, which neither registry serves, passed the check")
+	}
+	if strings.Contains(err.Error(), "redis:alpine is missing") || !strings.Contains(err.Error(), "service db: postgres:15-alpine is missing;") {
+		t.Errorf("error %v: want only postgres:15-alpine missing", err)
+	}
+	want := "stack shop: redis:alpine is not in the lab registry; it came through the lab's docker.io cache (of http://upstream.test:5000), which node m1 pulled it from"
+	if !slices.Contains(st.Warnings, want) {
+		t.Errorf("warnings %q, want %q", st.Warnings, want)
+	}
+	if got := asked(); !slices.Equal(slices.Sorted(slices.Values(got)), []string{"library/postgres:15-alpine", "library/redis:alpine"}) {
+		t.Errorf("the cache was asked about %v, want library/postgres:15-alpine and library/redis:alpine (redis:7 is the lab registry's)", got)
+	}
+	if got := pulls(t, engine); len(got) != 1 {
+		t.Errorf("the node pulled %v; want one pull, of redis:alpine, through the cache", got)
+	}
+}
+
+// A manifest the cache serves but that no node can pull (its blobs are not
+// upstream, or the nodes lack the cache as their mirror) is missing, and a
+// warning says why.
+func TestAnImageTheNodesCannotPullThroughTheCacheIsMissing(t *testing.T) {
+	cache, _ := fakeRegistry(t, "library/redis:alpine")
+	l, _ := cacheLab(t, cache) // the fake engine pulls nothing
+	st, _, err := l.prepareStack(context.Background(), "shop", writeFile(t, "services:\n  s: {image: \"redis:alpine\"}\n"), nil, true, 0, nil)
+	if err == nil || !strings.Contains(err.Error(), "service s: redis:alpine is missing;") {
+		t.Fatalf("error %v, want redis:alpine missing", err)
+	}
+	found := false
+	for _, w := range st.Warnings {
+		found = found || strings.Contains(w, "has a manifest of redis:alpine, but node m1 could not pull it")
+	}
+	if !found {
+		t.Errorf("warnings %q, want one saying m1 could not pull redis:alpine", st.Warnings)
+	}
+}
+
+// A cache that does not answer at all (one whose upstream is unreachable
+// answers 404, as for postgres:15-alpine above): the images are missing, a
+// warning says the cache could not be asked, and no node pull is tried.
+func TestADockerIOCacheThatCannotBeAskedLeavesTheImagesMissing(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	closed := strings.TrimPrefix(srv.URL, "http://")
+	srv.Close()
+	l, engine := cacheLab(t, closed)
+	engine.Pullable("redis:alpine")
+	st, _, err := l.prepareStack(context.Background(), "shop", writeFile(t, missingStack), nil, true, 0, nil)
+	if err == nil || !strings.Contains(err.Error(), "redis:alpine is missing;") || !strings.Contains(err.Error(), "postgres:15-alpine is missing;") {
+		t.Fatalf("error %v, want redis:alpine and postgres:15-alpine missing", err)
+	}
+	n := 0
+	for _, w := range st.Warnings {
+		if strings.Contains(w, "could not ask the lab's docker.io cache (of http://upstream.test:5000)") {
+			n++
+		}
+	}
+	if n != 2 {
+		t.Errorf("warnings %q, want one per image saying the cache could not be asked", st.Warnings)
+	}
+	if got := pulls(t, engine); len(got) != 0 {
+		t.Errorf("the node pulled %v; want no pull tried", got)
+	}
+}
+
 // A stack whose images the lab serves, its own or the registry's, passes
 // the check; images of other registries give warnings, not failures.
 func TestPrepareStackPassesWhenEveryImageIsServed(t *testing.T) {

@@ -424,7 +424,8 @@ func DownWith(ctx context.Context, name string, opts Options) error {
 	return removeState(name)
 }
 
-// DownAll removes every lab, and the registry cache they share.
+// DownAll removes every lab, and the blob caches they share (the
+// registry's and the docker.io cache's).
 func DownAll(ctx context.Context) ([]string, error) {
 	names, err := Labs(ctx)
 	if err != nil {

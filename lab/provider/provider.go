@@ -103,7 +103,31 @@ type Registry struct {
 	// mirror, so the lab pushes its standard images (redis, nginx...)
 	// there; otherwise nodes pull those names themselves.
 	Mirror bool
+	// DockerIO is the lab's pull-through cache of docker.io, where it has
+	// one (docker; see DockerIOCache).
+	DockerIO DockerIOCache
 }
+
+// DockerIOCache is a registry in distribution's proxy mode: a pull-through
+// cache of docker.io (or of a stand-in for it), which the nodes use as
+// their second docker.io mirror, after the lab registry. A docker.io name
+// the lab registry lacks is fetched from upstream by the cache, once, and
+// served to every node from there.
+type DockerIOCache struct {
+	// Pull is the "host:port" nodes reach it at; empty: the lab has no
+	// cache, and its nodes pull docker.io names the registry lacks
+	// themselves.
+	Pull string
+	// Query is where this process asks it over HTTP (on the engine host's
+	// loopback, or the relay to it).
+	Query string
+	// Upstream is the registry it caches: "https://registry-1.docker.io",
+	// or what SWARMLAB_DOCKERIO_UPSTREAM names.
+	Upstream string
+}
+
+// On reports whether the lab has a cache.
+func (c DockerIOCache) On() bool { return c.Pull != "" }
 
 // QueryAddrs is where this process asks the registries of Push over HTTP.
 func (r Registry) QueryAddrs() []string {

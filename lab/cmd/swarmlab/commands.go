@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -114,6 +115,13 @@ func printUp(ctx context.Context, stdout, stderr io.Writer, l *lab.Lab) error {
 			from += " (" + strings.Join(reg.Push, ", ") + " on the engine's host)"
 		}
 		fmt.Fprintf(stdout, "Registry: %s for nodes (docker.io mirror), %s\n", reg.Pull, from)
+		if c := reg.DockerIO; c.On() {
+			state := ""
+			if !answers(ctx, "http://"+c.Query+"/v2/") {
+				state = " (not serving: it starts once its upstream answers from the engine's host)"
+			}
+			fmt.Fprintf(stdout, "          %s for nodes (their second docker.io mirror): a pull-through cache of %s%s\n", c.Pull, c.Upstream, state)
+		}
 	} else {
 		fmt.Fprintf(stdout, "Registry: %s on each node, %s from this host (over SSH); docker.io names are pulled by the nodes\n",
 			reg.Pull, strings.Join(reg.Push, ", "))
@@ -240,7 +248,7 @@ func printPublished(ctx context.Context, w io.Writer, l *lab.Lab) {
 
 func cmdDown(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("down", flag.ContinueOnError)
-	all := fs.Bool("all", false, "remove every lab, and the registry cache")
+	all := fs.Bool("all", false, "remove every lab, and the blob caches of the registry and of the docker.io cache")
 	purge := fs.Bool("purge", false, "remove the lab's kept logs too (with --all: every lab's)")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -526,4 +534,20 @@ func printProfile(w io.Writer, b lab.Timings) {
 		}
 	}
 	tw.Flush()
+}
+
+// answers reports whether a GET of url answers 200 within a second.
+func answers(ctx context.Context, url string) bool {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return false
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
 }

@@ -122,7 +122,13 @@ func SplitTag(ref string) (repo, tag string) {
 // alike. An error means the registry could not be asked or gave an answer
 // other than found (200) or not found (404).
 func Serves(ctx context.Context, addr, repo, ref string) (bool, error) {
-	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
+	return ServesWithin(ctx, checkTimeout, addr, repo, ref)
+}
+
+// ServesWithin is Serves, waiting up to timeout for the answer: a
+// pull-through cache answers once it has asked its upstream.
+func ServesWithin(ctx context.Context, timeout time.Duration, addr, repo, ref string) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	resp, err := askManifest(ctx, http.MethodHead, addr, repo, ref, mediaDockerManifest, mediaOCIManifest, mediaDockerList, mediaOCIIndex)
 	if err != nil {

@@ -27,7 +27,7 @@ import (
 const (
 	LabelLab       = "io.swarmlab.lab"       // lab name
 	LabelRun       = "io.swarmlab.run"       // id of the bring-up that made it
-	LabelComponent = "io.swarmlab.component" // node | registry | network | volume
+	LabelComponent = "io.swarmlab.component" // node | registry | dockerio | network | volume
 	LabelNode      = "io.swarmlab.node"      // node name (nodes and their volumes)
 	LabelRole      = "io.swarmlab.role"      // manager | worker
 	LabelIndex     = "io.swarmlab.index"     // position of the node in the topology
@@ -36,6 +36,9 @@ const (
 	// LabelCache marks the registry blob cache, which outlives labs on
 	// purpose (like the image cache) so that images are pushed once.
 	LabelCache = "io.swarmlab.cache"
+	// LabelUpstream, on a lab's pull-through cache of docker.io, is the
+	// registry it caches.
+	LabelUpstream = "io.swarmlab.upstream"
 	// LabelIngress, on the swarm, records the ingress mode the lab chose.
 	LabelIngress = "io.swarmlab.ingress"
 	// LabelURLPrefix prefixes service labels that name a URL of the
@@ -47,6 +50,8 @@ const (
 const (
 	ComponentNode     = "node"
 	ComponentRegistry = "registry"
+	// ComponentDockerIO is a lab's pull-through cache of docker.io.
+	ComponentDockerIO = "dockerio"
 	ComponentNetwork  = "network"
 	ComponentVolume   = "volume"
 )

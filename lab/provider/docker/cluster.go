@@ -74,6 +74,13 @@ func (c *cluster) Registry() provider.Registry {
 			r.Query = append(r.Query, local)
 		}
 	}
+	// The cache is asked only from here: at its published port, or the
+	// relay to it.
+	if q := r.DockerIO.Query; q != "" {
+		if local, err := c.reach(q); err == nil {
+			r.DockerIO.Query = local
+		}
+	}
 	return r
 }
 
@@ -125,6 +132,12 @@ func (c *cluster) Refresh(ctx context.Context) error {
 			}
 			reg.Pull = RegistryAlias + ":5000"
 			reg.Mirror = true
+		case common.ComponentDockerIO:
+			if hp := hostPort(s.Ports, 5000); hp != 0 {
+				reg.DockerIO = provider.DockerIOCache{
+					Pull: DockerIOAlias + ":5000", Query: fmt.Sprintf("127.0.0.1:%d", hp), Upstream: s.Labels[common.LabelUpstream],
+				}
+			}
 		case common.ComponentNode:
 			port, err := p.enginePort(ctx, s.ID)
 			if err != nil {

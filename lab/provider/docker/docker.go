@@ -92,6 +92,10 @@ func (p *Provider) Create(ctx context.Context, t *topology.Topology, opts provid
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
+	upstream, err := upstreamFromEnv() // dockerio.go
+	if err != nil {
+		return nil, err
+	}
 	if err := p.checkFree(ctx, t.Name); err != nil {
 		return nil, err
 	}
@@ -115,7 +119,7 @@ func (p *Provider) Create(ctx context.Context, t *topology.Topology, opts provid
 	}
 	logf("network %s on %s", networkName(t.Name), subnet)
 	gateway := subnet.Addr().Next()
-	addr := func(i int) netip.Addr { // .2 is the registry, nodes from .10
+	addr := func(i int) netip.Addr { // .2 is the registry, .3 the docker.io cache, nodes from .10
 		a := gateway
 		for range i {
 			a = a.Next()
@@ -123,18 +127,30 @@ func (p *Provider) Create(ctx context.Context, t *topology.Topology, opts provid
 		return a
 	}
 
+	nodeEnv := map[string]string{"SWARMLAB_REGISTRY": RegistryAlias + ":5000"}
+	if upstream != "" {
+		logf("docker.io cache %s:5000 of %s", DockerIOAlias, upstream)
+		nodeEnv["SWARMLAB_DOCKERIO_MIRROR"] = DockerIOAlias + ":5000"
+	}
 	var wg sync.WaitGroup
-	errs := make([]error, len(t.Nodes)+1)
+	errs := make([]error, len(t.Nodes)+2)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		errs[0] = p.startRegistry(ctx, reach, t.Name, addr(1), base)
 	}()
+	if upstream != "" {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[1] = p.startDockerIOCache(ctx, reach, t.Name, addr(2), base, upstream, logf)
+		}()
+	}
 	for i, n := range t.Nodes {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i+1] = p.startNode(ctx, reach, t.Name, i, n, addr(9+i), base)
+			errs[i+2] = p.startNode(ctx, reach, t.Name, i, n, addr(9+i), base, nodeEnv)
 		}()
 	}
 	wg.Wait()
@@ -253,7 +269,7 @@ func freeSubnet(used []netip.Prefix) (netip.Prefix, bool) {
 }
 
 func (p *Provider) startRegistry(ctx context.Context, reach reachFunc, lab string, ip netip.Addr, base map[string]string) error {
-	if err := p.ensureCacheVolume(ctx); err != nil {
+	if err := p.ensureCacheVolume(ctx, CacheVolume, "registry"); err != nil {
 		return err
 	}
 	port, err := freePort()
@@ -278,17 +294,20 @@ func (p *Provider) startRegistry(ctx context.Context, reach reachFunc, lab strin
 	return waitHTTP(ctx, reach, "the registry of lab "+lab, fmt.Sprintf("127.0.0.1:%d", port), "/v2/")
 }
 
-func (p *Provider) ensureCacheVolume(ctx context.Context) error {
+// ensureCacheVolume makes a blob cache shared by labs (the registry's, the
+// docker.io cache's): labelled as a cache, with no lab's label, so that
+// down leaves it.
+func (p *Provider) ensureCacheVolume(ctx context.Context, name, what string) error {
 	_, err := p.host.VolumeCreate(ctx, client.VolumeCreateOptions{
-		Name: CacheVolume, Labels: map[string]string{common.LabelCache: "registry"},
+		Name: name, Labels: map[string]string{common.LabelCache: what},
 	})
 	if err != nil {
-		return fmt.Errorf("creating volume %s: %w", CacheVolume, err)
+		return fmt.Errorf("creating volume %s: %w", name, err)
 	}
 	return nil
 }
 
-func (p *Provider) startNode(ctx context.Context, reach reachFunc, lab string, index int, n topology.Node, ip netip.Addr, base map[string]string) error {
+func (p *Provider) startNode(ctx context.Context, reach reachFunc, lab string, index int, n topology.Node, ip netip.Addr, base, env map[string]string) error {
 	name := containerName(lab, n.Name)
 	labels := withLabels(base, map[string]string{
 		common.LabelComponent: common.ComponentNode, common.LabelNode: n.Name, common.LabelRole: n.Role,
@@ -308,7 +327,7 @@ func (p *Provider) startNode(ctx context.Context, reach reachFunc, lab string, i
 		_, err := testcontainers.Run(ctx, p.nodeImage,
 			testcontainers.WithName(name),
 			testcontainers.WithLabels(labels),
-			testcontainers.WithEnv(map[string]string{"SWARMLAB_REGISTRY": RegistryAlias + ":5000"}),
+			testcontainers.WithEnv(env), // the registries (swarmlab-node-entrypoint)
 			testcontainers.WithExposedPorts(enginePort),
 			testcontainers.WithConfigModifier(func(c *container.Config) { c.Hostname = n.Name }),
 			// Its name, and aliases from its labels (aliases.go).
@@ -590,12 +609,16 @@ func (p *Provider) sweep(ctx context.Context, name string, filter client.Filters
 	return errors.Join(errs...)
 }
 
-// DeleteCache removes the registry blob cache shared by labs.
+// DeleteCache removes the blob caches shared by labs: the registry's and
+// the docker.io cache's.
 func (p *Provider) DeleteCache(ctx context.Context) error {
-	if _, err := p.host.VolumeRemove(ctx, CacheVolume, client.VolumeRemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
-		return fmt.Errorf("removing volume %s: %w", CacheVolume, err)
+	var errs []error
+	for _, v := range []string{CacheVolume, DockerIOCacheVolume} {
+		if _, err := p.host.VolumeRemove(ctx, v, client.VolumeRemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("removing volume %s: %w", v, err))
+		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 func (p *Provider) removeContainer(ctx context.Context, id string) error {

@@ -12,8 +12,8 @@ import (
 
 // Leftovers lists what of lab is left on the host engine: each container,
 // network and volume that carries its label ("container swarmlab-x-m1").
-// Empty: nothing. (The registry cache, shared by every lab, carries no
-// lab's label.)
+// Empty: nothing. (The blob caches of the registry and of the docker.io
+// cache, shared by every lab, carry no lab's label.)
 func (p *Provider) Leftovers(ctx context.Context, lab string) ([]string, error) {
 	f := common.LabFilter(lab)
 	cs, err := p.host.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
