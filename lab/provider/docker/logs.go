@@ -121,7 +121,9 @@ func (p *Provider) reader(ctx context.Context, lab string, cmd []string, stdin b
 func (p *Provider) removeReader(id string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	p.host.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true})
+	// RemoveVolumes: the node image declares /var/lib/docker a volume, so
+	// each reader gets an anonymous one, which would otherwise outlive it.
+	p.host.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
 }
 
 // ReadLogs runs `swarmlab-logd logs ARGS...` (the node image's reader) on

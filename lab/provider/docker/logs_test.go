@@ -113,9 +113,12 @@ func (e *logsEngine) ContainerWait(_ context.Context, id string, _ client.Contai
 	return client.ContainerWaitResult{Result: res, Error: make(chan error)}
 }
 
-func (e *logsEngine) ContainerRemove(_ context.Context, id string, _ client.ContainerRemoveOptions) (client.ContainerRemoveResult, error) {
+func (e *logsEngine) ContainerRemove(_ context.Context, id string, o client.ContainerRemoveOptions) (client.ContainerRemoveResult, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if !o.RemoveVolumes { // the node image's VOLUME would outlive the reader
+		id += " (its anonymous volume kept)"
+	}
 	e.removed = append(e.removed, id)
 	return client.ContainerRemoveResult{}, nil
 }
