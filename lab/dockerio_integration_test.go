@@ -148,16 +148,7 @@ nodes:
 	if err != nil {
 		t.Fatal(err)
 	}
-	tasks, err := mgr.TaskList(ctx, client.TaskListOptions{Filters: make(client.Filters).Add("desired-state", "running")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	running := map[string]bool{}
-	for _, tk := range tasks.Items {
-		if tk.Status.State == "running" {
-			running[tk.NodeID] = true
-		}
-	}
+	running := nodesRunningTasks(t, ctx, mgr)
 	if len(running) != 2 {
 		t.Errorf("%s:v1 runs on %d nodes, want both", cached, len(running))
 	}

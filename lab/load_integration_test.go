@@ -71,16 +71,7 @@ services:
 	if _, err := l.Stacks().Deploy(ctx, "myapp", stackFile, lab.StackOptions{}); err != nil {
 		t.Fatalf("deploy after load: %v", err)
 	}
-	tasks, err := mgr.TaskList(ctx, client.TaskListOptions{Filters: make(client.Filters).Add("desired-state", "running")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	running := map[string]bool{}
-	for _, tk := range tasks.Items {
-		if tk.Status.State == "running" {
-			running[tk.NodeID] = true
-		}
-	}
+	running := nodesRunningTasks(t, ctx, mgr)
 	if len(running) != len(l.Cluster().Nodes()) {
 		t.Errorf("myapp runs on %d nodes, want all %d", len(running), len(l.Cluster().Nodes()))
 	}
@@ -97,4 +88,20 @@ func mustImage(t *testing.T, name string) images.Image {
 		t.Fatalf("no lab image %s", name)
 	}
 	return img
+}
+
+// nodesRunningTasks is the set of node IDs on which some task is running.
+func nodesRunningTasks(t *testing.T, ctx context.Context, mgr client.APIClient) map[string]bool {
+	t.Helper()
+	tasks, err := mgr.TaskList(ctx, client.TaskListOptions{Filters: make(client.Filters).Add("desired-state", "running")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	running := map[string]bool{}
+	for _, tk := range tasks.Items {
+		if tk.Status.State == "running" {
+			running[tk.NodeID] = true
+		}
+	}
+	return running
 }
