@@ -1,6 +1,5 @@
 //go:build integration
 
-//swarmlab:labs (no lab here, but a whole vote system in one process at 13,000 votes/s: scripts/test runs it in the labs stream, which it balances against the other)
 
 // Package e2e runs the whole vote system in one process against real Redis
 // and Postgres servers: two frontends (vote + Redis), a worker, results, and
