@@ -1,6 +1,5 @@
 //go:build integration
 
-
 // Package e2e runs the whole vote system in one process against real Redis
 // and Postgres servers: two frontends (vote + Redis), a worker, results, and
 // the load generator checking that the tally is exact.
