@@ -39,6 +39,14 @@ var _ = Describe("Partition", Label("partition"), func() {
 		By("checking the app kept answering through the edge")
 		expectFailedAtMost(sum, maxFailedInFlight, "from the partition until the survivors answered")
 
+		// Hold the partition until the cut-off node has given up on its
+		// peers, and its verdicts have gone out into the partition: see
+		// gossipGaveUp. A heal amid them makes healthy nodes drop each other.
+		waitFor(ctx, w+", cut off, to give up on every peer", heartbeatScaled(nodeDownTimeout), sut.gossipGaveUp(w))
+		record().timing(w+" gave up on its peers, after the partition", time.Since(f.start))
+		By(fmt.Sprintf("letting %s's last dead verdicts go out into the partition (%s)", w, gossipDrain))
+		time.Sleep(gossipDrain)
+
 		heal := beginFault(ctx, "heal node "+w+", then force-update "+echoService, traffic)
 		sut.do(ctx, w, provider.Heal)
 		waitFor(ctx, w+" to be Ready", nodeReadyTimeout, sut.nodeIs(w, swarm.NodeStateReady))
