@@ -345,6 +345,21 @@ func TestTheHistoryCheckerCatchesReadsWithoutCausalReadsOnALaggingNode(t *testin
 				c.Return(history.Output{Status: 200, Value: it.Value, Version: it.Version})
 			}
 			put("old")
+			// Without causal reads member 1 may not have applied "old" yet
+			// (seen once, with other tests loading the machine: "no such
+			// item"): wait, outside the history, until it has, so that the
+			// only lag the history shows is the one held below.
+			deadline := time.Now().Add(30 * time.Second)
+			for {
+				it, err := reader.Get(ctx(t), "x")
+				if err == nil && it.Value == "old" {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("member 1 has not applied the first put within 30 s: %+v, %v", it, err)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
 			get()
 			lock, err := db.Admin(t, 1).Conn(ctx(t))
 			if err != nil {
