@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/moby/moby/api/types/swarm"
@@ -167,10 +168,7 @@ func (s *system) networkVerbose(ctx context.Context, node, network string) (verb
 	if err != nil {
 		return n, err
 	}
-	hc := &http.Client{Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) { return cli.Dialer()(ctx) },
-	}}
-	defer hc.CloseIdleConnections()
+	hc := engineHTTP(cli)
 	path := "/networks/" + url.PathEscape(network) + "?verbose=true"
 	if v := cli.ClientVersion(); v != "" {
 		path = "/v" + v + path
@@ -192,6 +190,30 @@ func (s *system) networkVerbose(ctx context.Context, node, network string) (verb
 		return n, fmt.Errorf("inspect %s: %v", network, err)
 	}
 	return n, nil
+}
+
+// engineHTTPs keeps one HTTP client per engine client (a node started again
+// gets a new engine client, and so a new one here) for networkVerbose: the waits
+// poll every 100 ms, and a new connection each time costs a docker exec
+// through a relayed lab's relay (73 ms, docs/benchmarks.md); kept alive, it
+// is dialled once.
+var (
+	engineHTTPMu sync.Mutex
+	engineHTTPs  = map[*client.Client]*http.Client{}
+)
+
+// engineHTTP is a kept-alive HTTP client over cli's own dialer.
+func engineHTTP(cli *client.Client) *http.Client {
+	engineHTTPMu.Lock()
+	defer engineHTTPMu.Unlock()
+	if hc, ok := engineHTTPs[cli]; ok {
+		return hc
+	}
+	hc := &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) { return cli.Dialer()(ctx) },
+	}}
+	engineHTTPs[cli] = hc
+	return hc
 }
 
 // overlayView says what node's engine knows of network's service tasks
