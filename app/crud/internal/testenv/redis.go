@@ -103,7 +103,33 @@ sentinel parallel-syncs %s 2
 	}); err != nil {
 		tb.Fatalf("%v\n%s", err, r.sentinel.tail())
 	}
+	// A replica listed online can still be settling its link (seen under
+	// load: the first WAIT after start answered 0 for a few seconds). The
+	// tests hold the sessions' WAIT to account, so the fixture is ready
+	// only once a write on the master is acknowledged by every replica.
+	if err := waitFor(20*time.Second, "a write on the master acknowledged by every replica (WAIT)", func() error {
+		return r.acknowledged(ports[0], replicas)
+	}); err != nil {
+		tb.Fatalf("%v\n%s", err, r.procs[0].tail())
+	}
 	return r
+}
+
+func (r *RedisHA) acknowledged(port, want int) error {
+	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:" + strconv.Itoa(port)})
+	defer c.Close()
+	ctx := context.Background()
+	if err := c.Set(ctx, "swarmlab:testenv:ready", time.Now().UnixNano(), 0).Err(); err != nil {
+		return err
+	}
+	n, err := c.Do(ctx, "WAIT", want, 1000).Int()
+	if err != nil {
+		return err
+	}
+	if n < want {
+		return fmt.Errorf("WAIT %d 1000 answered %d", want, n)
+	}
+	return nil
 }
 
 func (r *RedisHA) replicasOnline(port, want int) error {
