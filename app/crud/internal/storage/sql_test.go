@@ -28,6 +28,9 @@ func TestClassify(t *testing.T) {
 		{"connection lost before commit", driver.ErrBadConn, false, true, false, true},
 		{"connection lost at commit", commitError{mysql.ErrInvalidConn}, false, false, true, true},
 		{"commit timed out", commitError{context.DeadlineExceeded}, false, false, true, true},
+		{"autocommit DELETE, connection lost once sent", autocommitted(mysql.ErrInvalidConn), false, false, true, true},
+		{"autocommit DELETE timed out", autocommitted(context.DeadlineExceeded), false, false, true, true},
+		{"autocommit DELETE refused by a node out of the primary component", autocommitted(my(1047)), false, true, false, true},
 		{"idempotent write lost at commit", commitError{mysql.ErrInvalidConn}, true, true, false, true},
 		{"not found", ErrNotFound, true, false, false, false},
 	} {
