@@ -6,6 +6,7 @@ package lab_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -397,7 +398,14 @@ func testRegistryServices(t *testing.T, l *lab.Lab) {
 		if err != nil {
 			t.Error(err)
 		}
-		after := registryLog(t, l)[len(before):]
+		after := registryLogSince(ctx, t, l, before, "every node's pull of "+img, func(after []registry.Request) error {
+			for _, n := range l.Cluster().Nodes() {
+				if err := pulledFromLabRegistry(after, c.repo, n.Addr()); err != nil {
+					return fmt.Errorf("node %s: %w", n.Name(), err)
+				}
+			}
+			return nil
+		})
 		for _, n := range l.Cluster().Nodes() {
 			if err := pulledFromLabRegistry(after, c.repo, n.Addr()); err != nil {
 				t.Errorf("service %s: node %s (%s): %v", name, n.Name(), n.Addr(), err)
@@ -427,21 +435,22 @@ func testRegistryServices(t *testing.T, l *lab.Lab) {
 			t.Errorf("node %s pulled %s, which nobody pushed", n.Name(), absent)
 		}
 	}
-	// The registry's log is read through the engine, and its last lines
-	// can lag the answer (seen once under load: nothing new yet): read it
-	// again for a few seconds until the 404 is there.
 	repo := registry.Name("swarmlab-absent/not-pushed")
-	var after []registry.Request
-	missed := false
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		after = registryLog(t, l)[len(before):]
+	missedIn := func(after []registry.Request) bool {
 		for _, r := range after {
-			missed = missed || (r.Remote == n.Addr() && r.ManifestGet(repo) && r.Status == http.StatusNotFound)
+			if r.Remote == n.Addr() && r.ManifestGet(repo) && r.Status == http.StatusNotFound {
+				return true
+			}
 		}
-		if missed || time.Now().After(deadline) {
-			break
-		}
+		return false
 	}
+	after := registryLogSince(ctx, t, l, before, "the 404 for node "+n.Name()+"'s pull of "+absent, func(after []registry.Request) error {
+		if !missedIn(after) {
+			return errors.New("no 404 for it yet")
+		}
+		return nil
+	})
+	missed := missedIn(after)
 	if err := pulledFromLabRegistry(after, repo, n.Addr()); err == nil {
 		t.Errorf("the check accepts a pull of %s, which the lab registry does not hold", absent)
 	}
@@ -454,6 +463,23 @@ func testRegistryServices(t *testing.T, l *lab.Lab) {
 
 // registryLog reads the access log of the lab's registry container through
 // the host engine.
+// registryLogSince is the registry's log after its first before requests,
+// read again (for up to 10 s) until ok accepts it: the log is read through
+// the engine, and its last lines can lag the answers (seen once under load:
+// nothing new in it yet). It returns what it last read; the caller asserts.
+func registryLogSince(ctx context.Context, t *testing.T, l *lab.Lab, before []registry.Request, what string, ok func([]registry.Request) error) []registry.Request {
+	t.Helper()
+	var after []registry.Request
+	wait.For(ctx, "the registry's log to record "+what, 10*time.Second, 200*time.Millisecond, func(context.Context) wait.Result {
+		after = registryLog(t, l)[len(before):]
+		if err := ok(after); err != nil {
+			return wait.Continue("%v", err)
+		}
+		return wait.Done(fmt.Sprintf("%d requests", len(after)))
+	})
+	return after
+}
+
 func registryLog(t *testing.T, l *lab.Lab) []registry.Request {
 	t.Helper()
 	ctx := context.Background()
